@@ -1,0 +1,538 @@
+"""The certificate authority: creates the hierarchy and issues end-entity certificates.
+
+Issuance follows Boulder's order so that a crash never loses track of a serial:
+
+1. reserve a random serial in the UNIQUE ``certificates.serial`` column, together with the
+   request about to be signed, and commit (``status='reserved'``);
+2. build the certificate as a draft signed by a throwaway key of the issuer's algorithm and
+   check the draft against the product's profile;
+3. sign exactly the checked to-be-signed bytes with the issuer's key (through the
+   ``KeyBackend``), and verify the result under the issuer's public key;
+4. store the certificate and its audit record in one transaction (``status='issued'``),
+   together with whatever the caller's ``finalize`` adds (the RA revokes the certificate a
+   reissue replaces there). If that transaction fails, the reservation is marked ``failed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fincert.ca.der import assemble_signed, signature_algorithm_der
+from fincert.ca.profiles import CertificateProfile, ExpectedUrls, check_certificate, get_profile
+from fincert.clock import Clock
+from fincert.endpoints import PublicEndpoints
+from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation
+from fincert.keys.backend import KeyBackend, KeyType, PublicKey
+from fincert.keys.software import generate_private_key
+from fincert.storage import audit
+from fincert.storage.db import Database
+from fincert.storage.models import Authority, Certificate
+
+log = logging.getLogger(__name__)
+
+ROOT_VALIDITY = dt.timedelta(days=20 * 365 + 5)
+ISSUING_VALIDITY = dt.timedelta(days=10 * 365 + 2)
+#: Drafts start a little in the past so relying parties with slow clocks accept them.
+BACKDATE = dt.timedelta(minutes=5)
+
+Finalize = Callable[[Session, "IssuedCertificate"], None]
+
+
+@dataclass(frozen=True)
+class SubjectIdentity:
+    """Who the certificate names: the holder and the institution that registered them."""
+
+    holder_name: str
+    institution_name: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.holder_name.strip()) <= 30:
+            raise InvalidInput("the holder's name must be 1 to 30 characters", field="name")
+        if not 1 <= len(self.institution_name.strip()) <= 64:
+            raise InvalidInput("the institution name must be 1 to 64 characters", field="institution")
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    product: str
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+    subject: SubjectIdentity
+    member_id: int | None = None
+    institution_id: int | None = None
+    #: KISA identifyData otherName (real name + VID), put in subjectAltName when given.
+    identify_data: x509.OtherName | None = None
+    actor: str = "system"
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    id: int
+    serial: str
+    certificate: x509.Certificate
+    product: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+    @property
+    def der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    root: x509.Certificate
+    issuing: x509.Certificate
+    root_id: int
+    issuing_id: int
+    issuing_key_label: str
+    created: bool
+
+
+def serial_hex(serial: int) -> str:
+    return format(serial, "x")
+
+
+def normalize_serial(text: str) -> str:
+    cleaned = text.strip().lower().replace(":", "")
+    if cleaned.startswith("0x"):
+        cleaned = cleaned[2:]
+    if not cleaned or len(cleaned) > 40 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise InvalidInput("a serial number is up to 40 hexadecimal digits", field="serial")
+    return cleaned.lstrip("0") or "0"
+
+
+def new_serial() -> int:
+    # 127 random bits from the CSPRNG: positive, well inside 20 octets, far above 64 bits.
+    while True:
+        serial = int.from_bytes(secrets.token_bytes(16), "big") >> 1
+        if serial.bit_length() >= 64:
+            return serial
+
+
+class _DraftKeys:
+    """Throwaway keys that sign drafts; never used for anything anyone trusts."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = {}
+        self._lock = threading.Lock()
+
+    def for_issuer(self, issuer_key: PublicKey) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+        kind = "rsa" if isinstance(issuer_key, rsa.RSAPublicKey) else "p256"
+        with self._lock:
+            if kind not in self._keys:
+                self._keys[kind] = generate_private_key(KeyType.RSA2048 if kind == "rsa" else KeyType.P256)
+            return self._keys[kind]
+
+
+_draft_keys = _DraftKeys()
+
+
+def verify_signed_by(certificate: x509.Certificate, issuer_key: PublicKey) -> None:
+    signature_hash = certificate.signature_hash_algorithm or hashes.SHA256()
+    if isinstance(issuer_key, rsa.RSAPublicKey):
+        issuer_key.verify(certificate.signature, certificate.tbs_certificate_bytes, padding.PKCS1v15(), signature_hash)
+    else:
+        issuer_key.verify(certificate.signature, certificate.tbs_certificate_bytes, ec.ECDSA(signature_hash))
+
+
+def sign_with_backend(
+    builder: x509.CertificateBuilder,
+    keys: KeyBackend,
+    label: str,
+    issuer_key: PublicKey,
+    check: Callable[[x509.Certificate], None] | None = None,
+) -> x509.Certificate:
+    """Steps 2 and 3 of issuance: draft, check, sign the checked bytes, verify."""
+    draft = builder.sign(_draft_keys.for_issuer(issuer_key), hashes.SHA256())
+    if check is not None:
+        check(draft)
+    tbs = draft.tbs_certificate_bytes
+    algorithm = signature_algorithm_der(draft.public_bytes(serialization.Encoding.DER), tbs)
+    signature = keys.sign(label, tbs)
+    certificate = x509.load_der_x509_certificate(assemble_signed(tbs, algorithm, signature))
+    try:
+        verify_signed_by(certificate, issuer_key)
+    except Exception as exc:  # an HSM fault or a key mix-up must never leave the CA
+        raise PolicyViolation("the issuer's signature did not verify; certificate discarded") from exc
+    return certificate
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+class CertificateAuthority:
+    def __init__(
+        self,
+        db: Database,
+        keys: KeyBackend,
+        profiles: dict[str, CertificateProfile],
+        endpoints: PublicEndpoints,
+        clock: Clock,
+        *,
+        organization: str,
+        crl_partition_size: int,
+    ) -> None:
+        self._db = db
+        self._keys = keys
+        self._profiles = profiles
+        self._endpoints = endpoints
+        self._clock = clock
+        self._organization = organization
+        self._partition_size = crl_partition_size
+        self._hierarchy: Hierarchy | None = None
+
+    @property
+    def profiles(self) -> dict[str, CertificateProfile]:
+        return self._profiles
+
+    # -- hierarchy -----------------------------------------------------------------------
+
+    def _name(self, common_name: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self._organization),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+
+    def hierarchy(self) -> Hierarchy:
+        if self._hierarchy is not None:
+            return self._hierarchy
+        with self._db.reader() as session:
+            found = self._load_hierarchy(session)
+        if found is None:
+            raise NotFound("the CA is not initialised: run `fincert init`")
+        self._hierarchy = found
+        return found
+
+    @staticmethod
+    def _load_hierarchy(session: Session, created: bool = False) -> Hierarchy | None:
+        root = session.execute(
+            select(Authority).where(Authority.role == "root", Authority.active.is_(True)).order_by(Authority.id.desc())
+        ).scalars().first()
+        issuing = session.execute(
+            select(Authority).where(Authority.role == "issuing", Authority.active.is_(True)).order_by(Authority.id.desc())
+        ).scalars().first()
+        if root is None or issuing is None:
+            return None
+        return Hierarchy(
+            root=x509.load_der_x509_certificate(root.certificate_der),
+            issuing=x509.load_der_x509_certificate(issuing.certificate_der),
+            root_id=root.id,
+            issuing_id=issuing.id,
+            issuing_key_label=issuing.key_label,
+            created=created,
+        )
+
+    def initialize(self, key_type: KeyType) -> Hierarchy:
+        """Create the root and issuing CA unless they exist; running it again keeps them."""
+        with self._db.reader() as session:
+            existing = self._load_hierarchy(session)
+        if existing is not None:
+            self._hierarchy = existing
+            return existing
+
+        now = self._clock.now().replace(microsecond=0)
+        stamp = now.strftime("%Y%m%d%H%M%S")
+        suffix = secrets.token_hex(3)
+        root_label, issuing_label = f"root-{stamp}-{suffix}", f"issuing-{stamp}-{suffix}"
+        root_public = self._keys.generate(root_label, key_type)
+        issuing_public = self._keys.generate(issuing_label, key_type)
+        algorithm = "RSA-2048" if key_type is KeyType.RSA2048 else "P-256"
+
+        root_name = self._name(f"{self._organization} Root CA ({algorithm})")
+        root_ski = x509.SubjectKeyIdentifier.from_public_key(root_public)
+        root_builder = (
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_public)
+            .serial_number(new_serial())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + ROOT_VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(root_ski, critical=False)
+        )
+        root = sign_with_backend(root_builder, self._keys, root_label, root_public)
+
+        issuing_name = self._name(f"{self._organization} Issuing CA 1 ({algorithm})")
+        issuing_builder = (
+            x509.CertificateBuilder()
+            .subject_name(issuing_name)
+            .issuer_name(root_name)
+            .public_key(issuing_public)
+            .serial_number(new_serial())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(min(now + ISSUING_VALIDITY, root.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(issuing_public), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
+        )
+        issuing = sign_with_backend(issuing_builder, self._keys, root_label, root_public)
+
+        with self._db.transaction() as session:
+            root_row = _authority_row("root", root_label, key_type, root, None, now)
+            session.add(root_row)
+            session.flush()
+            issuing_row = _authority_row("issuing", issuing_label, key_type, issuing, root_row.id, now)
+            session.add(issuing_row)
+            session.flush()
+            for row in (root_row, issuing_row):
+                audit.append(
+                    session,
+                    action="ca.created",
+                    actor="operator",
+                    subject_type="authority",
+                    subject_id=row.id,
+                    now=now,
+                    details={"role": row.role, "subject": row.subject, "serial": row.serial, "key_type": key_type.value},
+                )
+            hierarchy = Hierarchy(root, issuing, root_row.id, issuing_row.id, issuing_label, created=True)
+        self._hierarchy = hierarchy
+        return hierarchy
+
+    def authority_certificate(self, authority_id: int) -> bytes:
+        with self._db.reader() as session:
+            row = session.get(Authority, authority_id)
+            if row is None:
+                raise NotFound(f"no CA certificate {authority_id}")
+            return row.certificate_der
+
+    # -- end-entity issuance ---------------------------------------------------------------
+
+    def expected_urls(self, issuing_id: int, partition: int) -> ExpectedUrls:
+        return ExpectedUrls(
+            crl=self._endpoints.crl_url(issuing_id, partition),
+            ocsp=self._endpoints.ocsp_url,
+            ca_issuers=self._endpoints.ca_issuers_url(issuing_id),
+        )
+
+    def issue(self, request: IssuanceRequest, *, finalize: Finalize | None = None) -> IssuedCertificate:
+        profile = get_profile(self._profiles, request.product)
+        hierarchy = self.hierarchy()
+        issuer = hierarchy.issuing
+        issuer_key = issuer.public_key()
+        if not isinstance(request.public_key, rsa.RSAPublicKey) or request.public_key.key_size != profile.subscriber_key_size:
+            raise PolicyViolation(f"the {profile.name} profile needs an RSA-{profile.subscriber_key_size} key", field="csr")
+
+        now = self._clock.now().replace(microsecond=0)
+        not_before = max(now - BACKDATE, issuer.not_valid_before_utc)
+        not_after = min(now + profile.validity, issuer.not_valid_after_utc)
+        if not_after <= now:
+            raise PolicyViolation("the issuing CA has expired; no certificate can be issued under it")
+        serial = new_serial()
+        serial_text = serial_hex(serial)
+        common_name = f"{request.subject.holder_name.strip()}(){secrets.randbelow(10**20):020d}"
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self._organization),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, request.subject.institution_name.strip()),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+        spki = request.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+        # Step 1: reserve the serial with a record of what is about to be signed.
+        with self._db.transaction() as session:
+            row = Certificate(
+                serial=serial_text,
+                issuer_id=hierarchy.issuing_id,
+                status="reserved",
+                product=profile.name,
+                subject=subject.rfc4514_string(),
+                public_key_sha256=hashlib.sha256(spki).hexdigest(),
+                request_json="{}",
+                crl_partition=0,
+                not_before=not_before,
+                not_after=not_after,
+                institution_id=request.institution_id,
+                member_id=request.member_id,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            row.crl_partition = row.id // self._partition_size
+            row.request_json = json.dumps(
+                {
+                    "product": profile.name,
+                    "subject": row.subject,
+                    "spki_sha256": row.public_key_sha256,
+                    "not_before": not_before.isoformat(),
+                    "not_after": not_after.isoformat(),
+                    "crl_partition": row.crl_partition,
+                    "identify_data": request.identify_data is not None,
+                },
+                ensure_ascii=False,
+            )
+            certificate_id, partition = row.id, row.crl_partition
+
+        try:
+            urls = self.expected_urls(hierarchy.issuing_id, partition)
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(issuer.subject)
+                .public_key(request.public_key)
+                .serial_number(serial)
+                .not_valid_before(not_before)
+                .not_valid_after(not_after)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=True,
+                        content_commitment=True,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=False,
+                        crl_sign=False,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    critical=True,
+                )
+                .add_extension(x509.CertificatePolicies([profile.policy]), critical=False)
+                .add_extension(
+                    x509.CRLDistributionPoints(
+                        [x509.DistributionPoint([x509.UniformResourceIdentifier(urls.crl)], None, None, None)]
+                    ),
+                    critical=False,
+                )
+                .add_extension(
+                    x509.AuthorityInformationAccess(
+                        [
+                            x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp)),
+                            x509.AccessDescription(
+                                AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(urls.ca_issuers)
+                            ),
+                        ]
+                    ),
+                    critical=False,
+                )
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(request.public_key), critical=False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                        x509.SubjectKeyIdentifier.from_public_key(issuer_key)
+                    ),
+                    critical=False,
+                )
+            )
+            if request.identify_data is not None:
+                builder = builder.add_extension(x509.SubjectAlternativeName([request.identify_data]), critical=False)
+
+            # Steps 2 and 3.
+            certificate = sign_with_backend(
+                builder,
+                self._keys,
+                hierarchy.issuing_key_label,
+                issuer_key,
+                check=lambda draft: check_certificate(draft, profile, issuer, urls, self._organization),
+            )
+            issued = IssuedCertificate(certificate_id, serial_text, certificate, profile.name, not_before, not_after)
+
+            # Step 4: store with its audit record, plus the caller's changes, in one transaction.
+            with self._db.transaction() as session:
+                stored = session.get(Certificate, certificate_id)
+                if stored is None or stored.status != "reserved":
+                    raise Conflict(f"serial {serial_text} is no longer reserved for this issuance")
+                stored.der = issued.der
+                stored.status = "issued"
+                stored.issued_at = now
+                audit.append(
+                    session,
+                    action="certificate.issued",
+                    actor=request.actor,
+                    subject_type="certificate",
+                    subject_id=serial_text,
+                    now=now,
+                    institution_id=request.institution_id,
+                    details={"product": profile.name, "member_id": request.member_id, "not_after": not_after.isoformat()},
+                )
+                if finalize is not None:
+                    finalize(session, issued)
+            return issued
+        except BaseException as exc:
+            self._mark_failed(certificate_id, exc, now)
+            raise
+
+    def _mark_failed(self, certificate_id: int, exc: BaseException, now: dt.datetime) -> None:
+        reason = exc.detail if isinstance(exc, FincertError) else type(exc).__name__
+        try:
+            with self._db.transaction() as session:
+                stored = session.get(Certificate, certificate_id)
+                if stored is not None and stored.status == "reserved":
+                    stored.status = "failed"
+                    audit.append(
+                        session,
+                        action="certificate.issuance-failed",
+                        actor="system",
+                        subject_type="certificate",
+                        subject_id=stored.serial,
+                        now=now,
+                        details={"reason": reason[:200]},
+                    )
+        except Exception:  # noqa: BLE001 - the reservation stays 'reserved', still findable
+            log.warning("could not mark reserved certificate %s as failed", certificate_id, exc_info=True)
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _authority_row(
+    role: str, label: str, key_type: KeyType, certificate: x509.Certificate, parent_id: int | None, now: dt.datetime
+) -> Authority:
+    return Authority(
+        role=role,
+        key_label=label,
+        key_type=key_type.value,
+        subject=certificate.subject.rfc4514_string(),
+        serial=serial_hex(certificate.serial_number),
+        certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+        parent_id=parent_id,
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        active=True,
+        created_at=now,
+    )
+
+
+__all__ = [
+    "CertificateAuthority",
+    "Conflict",
+    "Hierarchy",
+    "IssuanceRequest",
+    "IssuedCertificate",
+    "SubjectIdentity",
+    "normalize_serial",
+    "serial_hex",
+]

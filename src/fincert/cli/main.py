@@ -1,0 +1,169 @@
+"""Entry point and the spine's commands: init, institution, serve, audit."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+from rich.table import Table
+
+from fincert.cli.output import console, emit, fail
+from fincert.errors import FincertError
+from fincert.keys.backend import KeyType
+from fincert.runtime import Runtime, open_runtime
+
+app = typer.Typer(
+    name="fincert",
+    help="fincert: a financial certificate service (RA, CA, OCSP/CRL, NPKI, signatures).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+institution_app = typer.Typer(help="Institutions (registration authorities).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(institution_app, name="institution")
+app.add_typer(audit_app, name="audit")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def runtime() -> Runtime:
+    return open_runtime()
+
+
+@app.command()
+def init(
+    key_type: Annotated[str, typer.Option("--key-type", help="CA key type: rsa2048 or p256.")] = "rsa2048",
+    demo: Annotated[bool, typer.Option("--demo", help="Also add the sample institutions.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the root and issuing CA (kept if they exist) and apply migrations."""
+    kind = KeyType.parse(key_type)
+    rt = runtime()
+    try:
+        hierarchy = rt.initialize(kind)
+        if demo:
+            rt.institutions.ensure_samples()
+        paths = rt.write_ca_files(hierarchy)
+        data = {"home": str(rt.home), **paths, "created": hierarchy.created}
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                ("Created" if hierarchy.created else "Kept the existing")
+                + f" CA in {rt.home}\n  root: {paths['root_ca']}\n  issuing: {paths['issuing_ca']}"
+            ),
+        )
+    finally:
+        rt.close()
+
+
+@institution_app.command("add")
+def institution_add(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. HANBIT.")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    type_: Annotated[str, typer.Option("--type", help="bank, securities, card or insurance.")] = "bank",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an institution."""
+    rt = runtime()
+    try:
+        view = rt.institutions.add(code, name, type_)
+        emit(view.as_json(), as_json, lambda: console.print(f"Added {view.code} ({view.name}, {view.type})"))
+    finally:
+        rt.close()
+
+
+@institution_app.command("list")
+def institution_list(as_json: JsonOpt = False) -> None:
+    """List institutions."""
+    rt = runtime()
+    try:
+        views = rt.institutions.list()
+
+        def render() -> None:
+            table = Table("code", "name", "type")
+            for v in views:
+                table.add_row(v.code, v.name, v.type)
+            console.print(table)
+
+        emit({"institutions": [v.as_json() for v in views]}, as_json, render)
+    finally:
+        rt.close()
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Check the audit chain; name the first broken record."""
+    from rich.progress import Progress
+
+    from fincert.storage import audit
+
+    rt = runtime()
+    try:
+        with rt.db.reader() as session:
+            if as_json:
+                report = audit.verify(session)
+            else:
+                with Progress(transient=True, console=console) as progress:
+                    task = progress.add_task("verifying audit chain", total=None)
+                    report = audit.verify(session, progress=lambda n: progress.update(task, completed=n))
+        data = {"ok": report.ok, "records": report.records, "first_broken_seq": report.first_broken_seq, "problem": report.problem}
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                f"audit chain intact: {report.records} records"
+                if report.ok
+                else f"audit chain BROKEN at record {report.first_broken_seq}: {report.problem}"
+            ),
+        )
+        if not report.ok:
+            raise typer.Exit(1)
+    finally:
+        rt.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Add the sample institutions.")] = False,
+) -> None:
+    """Initialise if needed and serve the web app, API, OCSP, CRLs and TSA."""
+    import uvicorn
+
+    from fincert.api.app import create_app
+
+    rt = runtime()
+    rt.initialize()
+    if demo:
+        rt.institutions.ensure_samples()
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="info", access_log=False)
+
+
+def run() -> None:
+    """Console-script entry: one line on stderr and a non-zero exit for every failure."""
+    try:
+        code = app(standalone_mode=False)
+    except FincertError as exc:
+        fail(exc.detail)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        fail("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        fail(exc.format_message())
+        sys.exit(2)
+    except KeyboardInterrupt:
+        fail("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user; details go to the log
+        import logging
+
+        logging.getLogger("fincert.cli").debug("unexpected error", exc_info=True)
+        fail(f"internal error ({type(exc).__name__}); run with FINCERT_LOG_LEVEL=DEBUG for details")
+        sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)

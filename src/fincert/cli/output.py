@@ -1,0 +1,29 @@
+"""How commands report: one JSON object with ``--json``, readable text otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+console = Console()
+error_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def emit(data: dict[str, Any], as_json: bool, render: Callable[[], None] | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.flush()
+    elif render is not None:
+        render()
+    else:
+        for key, value in data.items():
+            console.print(f"[bold]{key}[/bold]: {value}")
+
+
+def fail(message: str) -> None:
+    """Print one line on stderr (no markup interpretation, no traceback)."""
+    error_console.print(f"fincert: error: {message}", markup=False)

@@ -1,0 +1,132 @@
+"""Service settings, read from ``FINCERT_*`` environment variables (pydantic-settings).
+
+Secrets (CA key passphrase, master key for personal data and cloud keys, session secret) come
+from the environment in production. In development, missing secrets are generated once into
+``$FINCERT_HOME/secrets/`` with mode 0600 so that ``make run`` works on a fresh clone; in
+production the service refuses to start when one is missing or left at a known default.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fincert.errors import ConfigurationError
+
+#: Development default OID arc, under IANA's enterprise number for documentation (RFC 5612),
+#: which anyone may use. A UUID arc (2.25.<uuid>) would be ours too, but its 128-bit arc breaks
+#: common decoders (pkilint's pyasn1-fasder refuses arcs over 32 bits, and 2.999 as well), so
+#: deployments set their own registered policy OIDs and production mode refuses this arc.
+FINCERT_OID_ARC = "1.3.6.1.4.1.32473.410"
+EXAMPLE_OID_ARC = "1.3.6.1.4.1.32473."
+
+#: Values that must never be accepted as secrets in production.
+KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "fincert", "development"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FINCERT_", extra="ignore")
+
+    home: Path = Path("./fincert-data")
+    mode: Literal["development", "production"] = "development"
+    database_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+
+    ca_passphrase: SecretStr | None = None
+    #: 32 bytes, base64: wraps the data keys of personal data and the cloud-key vault.
+    master_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+
+    ca_organization: str = "fincert"
+    #: The CA directory name in NPKI folders (``NPKI/<ca_name>/USER/...``).
+    ca_name: str = "fincert"
+    ca_key_type: Literal["rsa2048", "p256"] = "rsa2048"
+
+    financial_validity_days: int = Field(default=3 * 365, ge=1, le=5 * 366)
+    joint_validity_days: int = Field(default=365, ge=1, le=5 * 366)
+    financial_policy_oid: str = f"{FINCERT_OID_ARC}.1.1"
+    joint_policy_oid: str = f"{FINCERT_OID_ARC}.1.2"
+    cps_url: str | None = None
+
+    #: Certificates per CRL partition: ~40 bytes per revoked entry keeps a partition < 1 MB.
+    crl_partition_size: int = Field(default=20_000, ge=100)
+
+    log_level: str = "INFO"
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'fincert.db'}"
+
+    @property
+    def resolved_cps_url(self) -> str:
+        return self.cps_url or f"{self.public_url.rstrip('/')}/cps"
+
+    def check_production(self) -> None:
+        """Refuse to run in production with a default or missing secret."""
+        if self.mode != "production":
+            return
+        for name in ("ca_passphrase", "master_key", "secret_key"):
+            value = getattr(self, name)
+            raw = value.get_secret_value() if value is not None else ""
+            if raw.strip().lower() in KNOWN_DEFAULT_SECRETS or len(raw) < 16:
+                raise ConfigurationError(
+                    f"production mode needs FINCERT_{name.upper()} set to a strong secret (at least 16 characters)"
+                )
+        for name in ("financial_policy_oid", "joint_policy_oid"):
+            if getattr(self, name).startswith(EXAMPLE_OID_ARC):
+                raise ConfigurationError(
+                    f"production mode needs FINCERT_{name.upper()} set to your own policy OID, not the example arc"
+                )
+        if self.database_url is None:
+            raise ConfigurationError("production mode needs FINCERT_DATABASE_URL")
+        self.master_key_bytes()
+
+    # -- secrets -------------------------------------------------------------------------
+
+    def _secret_file(self, name: str, make: callable) -> str:  # type: ignore[valid-type]
+        if self.mode == "production":
+            raise ConfigurationError(f"production mode needs FINCERT_{name.upper()}")
+        directory = self.resolved_home / "secrets"
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        path = directory / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(make())
+        return path.read_text().strip()
+
+    def ca_passphrase_bytes(self) -> bytes:
+        if self.ca_passphrase is not None:
+            return self.ca_passphrase.get_secret_value().encode()
+        return self._secret_file("ca_passphrase", lambda: secrets.token_urlsafe(32)).encode()
+
+    def master_key_bytes(self) -> bytes:
+        if self.master_key is not None:
+            raw = self.master_key.get_secret_value()
+        else:
+            raw = self._secret_file("master_key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+        try:
+            key = base64.b64decode(raw, validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ConfigurationError("FINCERT_MASTER_KEY must be 32 bytes in base64")
+        return key
+
+    def secret_key_bytes(self) -> bytes:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        return self._secret_file("secret_key", lambda: secrets.token_urlsafe(32)).encode()

@@ -1,0 +1,90 @@
+"""Typed domain errors.
+
+One error type travels from the core to the edge (as Boulder's ``berrors``); only the edges
+(``api`` → RFC 9457 problem documents, ``cli`` → one line on stderr) turn it into a transport
+answer. Each subclass names a ``kind`` that the edges map to a status; ``detail`` is safe to
+show to the caller and must never contain secrets or personal data (resident numbers, PINs,
+passwords, keys).
+"""
+
+from __future__ import annotations
+
+
+class FincertError(Exception):
+    """Base of every error that the edges may show to a user."""
+
+    kind: str = "internal"
+    #: HTTP status the API edge uses for this kind.
+    http_status: int = 500
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        #: The input field the error is about, when there is one (for forms and JSON bodies).
+        self.field = field
+
+
+class InvalidInput(FincertError):
+    """The caller sent something malformed or outside the rules."""
+
+    kind = "invalid-input"
+    http_status = 400
+
+
+class NotFound(FincertError):
+    kind = "not-found"
+    http_status = 404
+
+
+class Conflict(FincertError):
+    """The request clashes with the current state (duplicate, concurrent change)."""
+
+    kind = "conflict"
+    http_status = 409
+
+
+class Unauthorized(FincertError):
+    """The caller did not prove who they are."""
+
+    kind = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(FincertError):
+    """The caller is known but may not do this."""
+
+    kind = "forbidden"
+    http_status = 403
+
+
+class Locked(FincertError):
+    """A credential (security card, OTP, PIN, account) is locked after repeated failures."""
+
+    kind = "locked"
+    http_status = 423
+
+
+class VerificationFailed(FincertError):
+    """An identity proof (code, card answer, PIN, signature) was wrong."""
+
+    kind = "verification-failed"
+    http_status = 401
+
+
+class PolicyViolation(FincertError):
+    """A certificate or request does not satisfy its profile or the service's policy."""
+
+    kind = "policy-violation"
+    http_status = 422
+
+
+class RateLimited(FincertError):
+    kind = "rate-limited"
+    http_status = 429
+
+
+class ConfigurationError(FincertError):
+    """The service is configured in a way it refuses to run with."""
+
+    kind = "configuration"
+    http_status = 500

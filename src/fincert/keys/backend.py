@@ -1,0 +1,49 @@
+"""The ``KeyBackend`` interface: generate, look up and sign with keys named by a label."""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol, runtime_checkable
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+class KeyType(str, enum.Enum):
+    RSA2048 = "rsa2048"
+    P256 = "p256"
+
+    @classmethod
+    def parse(cls, text: str) -> "KeyType":
+        try:
+            return cls(text)
+        except ValueError:
+            from fincert.errors import InvalidInput
+
+            raise InvalidInput(f"unknown key type {text!r}: use rsa2048 or p256", field="key_type") from None
+
+
+@runtime_checkable
+class KeyBackend(Protocol):
+    """Where CA and service keys live. Implementations never return private key material.
+
+    ``sign`` hashes ``data`` with SHA-256 and signs it: PKCS#1 v1.5 for RSA, ECDSA for P-256,
+    which are the algorithms of the certificates, CRLs and OCSP responses fincert signs.
+    """
+
+    def generate(self, label: str, key_type: KeyType) -> PublicKey:
+        """Create a new key under ``label``; raises ``Conflict`` if the label exists."""
+        ...
+
+    def exists(self, label: str) -> bool: ...
+
+    def public_key(self, label: str) -> PublicKey:
+        """The public half; raises ``NotFound`` for an unknown label."""
+        ...
+
+    def sign(self, label: str, data: bytes) -> bytes:
+        """Sign ``data`` (SHA-256) with the key; raises ``NotFound`` for an unknown label."""
+        ...
+
+    def destroy(self, label: str) -> None: ...

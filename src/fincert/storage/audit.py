@@ -1,0 +1,128 @@
+"""The hash-chained audit trail.
+
+``append`` is called inside the same transaction as the state change it records, so there is
+no change without its record and no record without its change. Each record's hash covers its
+fields and the previous record's hash; ``verify`` walks the chain and names the first record
+whose hash or link does not hold. The chain's tip lives in the one-row ``audit_head`` table,
+locked (``SELECT ... FOR UPDATE`` on PostgreSQL, the database write lock on SQLite) so
+concurrent transactions append in a single order.
+
+Details must never carry secrets or personal data (resident numbers, PINs, passwords, keys).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fincert.storage.models import AuditHead, AuditRecord
+
+GENESIS_HASH = "0" * 64
+
+
+def _canonical(record: AuditRecord) -> bytes:
+    fields = {
+        "seq": record.seq,
+        "occurred_at": _utc(record.occurred_at).isoformat(),
+        "actor": record.actor,
+        "action": record.action,
+        "subject_type": record.subject_type,
+        "subject_id": record.subject_id,
+        "institution_id": record.institution_id,
+        "details": json.loads(record.details_json),
+        "prev_hash": record.prev_hash,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def record_hash(record: AuditRecord) -> str:
+    return hashlib.sha256(_canonical(record)).hexdigest()
+
+
+def append(
+    session: Session,
+    *,
+    action: str,
+    actor: str,
+    subject_type: str,
+    subject_id: str | int,
+    now: dt.datetime,
+    details: dict[str, Any] | None = None,
+    institution_id: int | None = None,
+) -> AuditRecord:
+    """Append one record to the chain within the caller's transaction."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    record = AuditRecord(
+        seq=head.seq + 1,
+        occurred_at=now.astimezone(dt.timezone.utc),
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        institution_id=institution_id,
+        details_json=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
+        prev_hash=head.hash,
+    )
+    record.hash = record_hash(record)
+    session.add(record)
+    head.seq = record.seq
+    head.hash = record.hash
+    session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    records: int
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(session: Session, *, progress: Callable[[int], None] | None = None, batch: int = 5000) -> ChainReport:
+    """Walk the whole chain in order; report the first record that does not hold."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(AuditRecord).where(AuditRecord.id > last_id).order_by(AuditRecord.id).limit(batch)
+        ).scalars().all()
+        if not rows:
+            break
+        for record in rows:
+            if record.seq != expected_seq:
+                return ChainReport(False, count, record.seq, f"sequence gap: expected {expected_seq}")
+            if record.prev_hash != expected_prev:
+                return ChainReport(False, count, record.seq, "link to the previous record is broken")
+            if record_hash(record) != record.hash:
+                return ChainReport(False, count, record.seq, "record content does not match its hash")
+            expected_prev = record.hash
+            expected_seq += 1
+            count += 1
+            last_id = record.id
+        if progress:
+            progress(count)
+        session.expunge_all()
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != count or head.hash != expected_prev):
+        return ChainReport(False, count, count + 1 if head.seq > count else head.seq, "records missing at the end of the chain")
+    return ChainReport(True, count)
