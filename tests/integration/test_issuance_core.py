@@ -124,3 +124,51 @@ def test_serial_normalisation():
     assert normalize_serial("0x00AB:CD") == "abcd"
     with pytest.raises(InvalidInput):
         normalize_serial("xyz")
+
+
+def test_revoke_records_reason_and_audit_and_notifies(runtime, subscriber_key):
+    seen = []
+    runtime.ca.add_revocation_listener(seen.append)
+    issued = runtime.ca.issue(request_for(subscriber_key))
+    runtime.ca.revoke(issued.serial, "keyCompromise", actor="operator:test")
+    assert seen == [issued.serial]
+    with runtime.db.reader() as s:
+        row = s.execute(select(Certificate).where(Certificate.serial == issued.serial)).scalar_one()
+        assert row.revocation_reason == "keyCompromise" and row.revoked_at is not None
+        last = s.execute(select(AuditRecord).order_by(AuditRecord.seq.desc())).scalars().first()
+        assert last.action == "certificate.revoked" and json.loads(last.details_json) == {"reason": "keyCompromise"}
+    with pytest.raises(Conflict):
+        runtime.ca.revoke(issued.serial, "superseded", actor="operator:test")
+    with pytest.raises(InvalidInput):
+        runtime.ca.revoke(issued.serial, "becauseISaidSo", actor="operator:test")
+
+
+def test_revoke_inside_a_failed_transaction_changes_nothing(runtime, subscriber_key):
+    seen = []
+    runtime.ca.add_revocation_listener(seen.append)
+    issued = runtime.ca.issue(request_for(subscriber_key))
+    with pytest.raises(RuntimeError):
+        with runtime.db.transaction() as session:
+            runtime.ca.revoke(issued.serial, "superseded", actor="t", session=session)
+            raise RuntimeError("later step failed")
+    assert seen == []
+    with runtime.db.reader() as s:
+        assert s.execute(select(Certificate.revoked_at).where(Certificate.serial == issued.serial)).scalar_one() is None
+
+
+def test_service_certificates(runtime):
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    _, ocsp, _ = runtime.ca.issue_service_certificate("ocsp-responder", key_type=KeyType.P256, validity=dt.timedelta(days=30), common_name="fincert OCSP Responder")
+    eku = ocsp.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert list(eku.value) == [ExtendedKeyUsageOID.OCSP_SIGNING]
+    ocsp.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    assert ocsp.issuer == runtime.ca.hierarchy().issuing.subject
+    _, tsa, _ = runtime.ca.issue_service_certificate("tsa", key_type=KeyType.RSA2048, validity=dt.timedelta(days=365), common_name="fincert TSA")
+    eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert eku.critical and list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
+    assert tsa.issuer == runtime.ca.hierarchy().root.subject
+    from fincert.sign.tsa import tsa_certificate_profile_ok
+    tsa_certificate_profile_ok(tsa)
+    assert runtime.ca.active_service_certificate("tsa")[1] == tsa

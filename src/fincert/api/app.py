@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from fincert import __version__
 from fincert.api import problems
 from fincert.api.limits import BodySizeLimit
 from fincert.api.routes import ca_files
 from fincert.runtime import Runtime
+
+
+def component_routers() -> list[APIRouter]:
+    """Every ``fincert.api.routes.<module>`` with a ``router`` (besides ``ca_files``)."""
+    import importlib
+    import pkgutil
+
+    import fincert.api.routes as package
+
+    routers = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name == "ca_files":
+            continue
+        module = importlib.import_module(f"fincert.api.routes.{info.name}")
+        router = getattr(module, "router", None)
+        if router is not None:
+            routers.append(router)
+    return routers
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -29,5 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"status": "ok", "version": __version__, "database": runtime.db.dialect}
 
     app.include_router(ca_files.router)
+    for router in component_routers():
+        app.include_router(router)
     app.add_middleware(BodySizeLimit)
     return app

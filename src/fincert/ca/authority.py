@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
-from sqlalchemy import select
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from fincert.ca.der import assemble_signed, signature_algorithm_der
@@ -37,10 +37,10 @@ from fincert.clock import Clock
 from fincert.endpoints import PublicEndpoints
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation
 from fincert.keys.backend import KeyBackend, KeyType, PublicKey
-from fincert.keys.software import generate_private_key
 from fincert.storage import audit
 from fincert.storage.db import Database
 from fincert.storage.models import Authority, Certificate
+from fincert.va.reasons import REVOCATION_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,16 @@ class _DraftKeys:
         self._lock = threading.Lock()
 
     def for_issuer(self, issuer_key: PublicKey) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+        # The draft's signature is thrown away and the to-be-signed bytes do not depend on the
+        # signing key's size, only on its algorithm: RSA-1024 signs drafts ~4x faster.
         kind = "rsa" if isinstance(issuer_key, rsa.RSAPublicKey) else "p256"
         with self._lock:
             if kind not in self._keys:
-                self._keys[kind] = generate_private_key(KeyType.RSA2048 if kind == "rsa" else KeyType.P256)
+                self._keys[kind] = (
+                    rsa.generate_private_key(public_exponent=65537, key_size=1024)
+                    if kind == "rsa"
+                    else ec.generate_private_key(ec.SECP256R1())
+                )
             return self._keys[kind]
 
 
@@ -195,6 +201,7 @@ class CertificateAuthority:
         self._organization = organization
         self._partition_size = crl_partition_size
         self._hierarchy: Hierarchy | None = None
+        self._revocation_listeners: list[Callable[[str], None]] = []
 
     @property
     def profiles(self) -> dict[str, CertificateProfile]:
@@ -351,39 +358,43 @@ class CertificateAuthority:
         )
         spki = request.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-        # Step 1: reserve the serial with a record of what is about to be signed.
+        # Step 1: reserve the serial with a record of what is about to be signed. The CRL
+        # partition follows the row's sequence number, so it is set once the id is known.
+        subject_text = subject.rfc4514_string()
+        spki_sha256 = hashlib.sha256(spki).hexdigest()
         with self._db.transaction() as session:
-            row = Certificate(
-                serial=serial_text,
-                issuer_id=hierarchy.issuing_id,
-                status="reserved",
-                product=profile.name,
-                subject=subject.rfc4514_string(),
-                public_key_sha256=hashlib.sha256(spki).hexdigest(),
-                request_json="{}",
-                crl_partition=0,
-                not_before=not_before,
-                not_after=not_after,
-                institution_id=request.institution_id,
-                member_id=request.member_id,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-            row.crl_partition = row.id // self._partition_size
-            row.request_json = json.dumps(
+            certificate_id = session.execute(
+                _RESERVE,
+                {
+                    "serial": serial_text,
+                    "issuer_id": hierarchy.issuing_id,
+                    "status": "reserved",
+                    "product": profile.name,
+                    "subject": subject_text,
+                    "public_key_sha256": spki_sha256,
+                    "request_json": "{}",
+                    "crl_partition": 0,
+                    "not_before": not_before,
+                    "not_after": not_after,
+                    "institution_id": request.institution_id,
+                    "member_id": request.member_id,
+                    "created_at": now,
+                },
+            ).scalar_one()
+            partition = certificate_id // self._partition_size
+            request_json = json.dumps(
                 {
                     "product": profile.name,
-                    "subject": row.subject,
-                    "spki_sha256": row.public_key_sha256,
+                    "subject": subject_text,
+                    "spki_sha256": spki_sha256,
                     "not_before": not_before.isoformat(),
                     "not_after": not_after.isoformat(),
-                    "crl_partition": row.crl_partition,
+                    "crl_partition": partition,
                     "identify_data": request.identify_data is not None,
                 },
                 ensure_ascii=False,
             )
-            certificate_id, partition = row.id, row.crl_partition
+            session.execute(_RECORD_REQUEST, {"row_id": certificate_id, "partition": partition, "request": request_json})
 
         try:
             urls = self.expected_urls(hierarchy.issuing_id, partition)
@@ -451,12 +462,9 @@ class CertificateAuthority:
 
             # Step 4: store with its audit record, plus the caller's changes, in one transaction.
             with self._db.transaction() as session:
-                stored = session.get(Certificate, certificate_id)
-                if stored is None or stored.status != "reserved":
+                stored = session.execute(_STORE_ISSUED, {"row_id": certificate_id, "der": issued.der, "issued_at": now})
+                if stored.rowcount != 1:
                     raise Conflict(f"serial {serial_text} is no longer reserved for this issuance")
-                stored.der = issued.der
-                stored.status = "issued"
-                stored.issued_at = now
                 audit.append(
                     session,
                     action="certificate.issued",
@@ -473,6 +481,171 @@ class CertificateAuthority:
         except BaseException as exc:
             self._mark_failed(certificate_id, exc, now)
             raise
+
+    # -- revocation -------------------------------------------------------------------------
+
+    def add_revocation_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(serial)`` after a revocation is committed (the VA re-signs status)."""
+        self._revocation_listeners.append(listener)
+
+    def _notify_revoked(self, serial: str) -> None:
+        for listener in self._revocation_listeners:
+            try:
+                listener(serial)
+            except Exception:  # noqa: BLE001 - status is re-checked at read time; never undo a revocation
+                log.warning("revocation listener failed for %s", serial, exc_info=True)
+
+    def revoke(
+        self,
+        serial: str,
+        reason: str,
+        *,
+        actor: str,
+        session: Session | None = None,
+        institution_id: int | None = None,
+    ) -> dt.datetime:
+        """Revoke an issued certificate with an RFC 5280 reason; returns the revocation time.
+
+        With ``session`` the revocation joins the caller's transaction (a reissue revokes the
+        old certificate in the same transaction that stores the new one); listeners run once
+        that transaction commits.
+        """
+        if reason not in REVOCATION_REASONS or reason == "removeFromCRL":
+            raise InvalidInput(
+                "revocation reason must be one of: "
+                + ", ".join(r for r in REVOCATION_REASONS if r != "removeFromCRL"),
+                field="reason",
+            )
+        serial = normalize_serial(serial)
+        now = self._clock.now()
+        if session is None:
+            with self._db.transaction() as own:
+                self._revoke_in(own, serial, reason, now, actor, institution_id)
+            self._notify_revoked(serial)
+        else:
+            self._revoke_in(session, serial, reason, now, actor, institution_id)
+            event.listen(session, "after_commit", lambda _s: self._notify_revoked(serial), once=True)
+        return now
+
+    def _revoke_in(
+        self, session: Session, serial: str, reason: str, now: dt.datetime, actor: str, institution_id: int | None
+    ) -> None:
+        row = session.execute(select(Certificate).where(Certificate.serial == serial).with_for_update()).scalar_one_or_none()
+        if row is None or row.status not in ("issued", "reserved"):
+            raise NotFound(f"no issued certificate with serial {serial}")
+        if institution_id is not None and row.institution_id != institution_id:
+            raise NotFound(f"no issued certificate with serial {serial}")
+        if row.revoked_at is not None:
+            raise Conflict(f"certificate {serial} is already revoked")
+        row.revoked_at = now
+        row.revocation_reason = reason
+        audit.append(
+            session,
+            action="certificate.revoked",
+            actor=actor,
+            subject_type="certificate",
+            subject_id=serial,
+            now=now,
+            institution_id=row.institution_id,
+            details={"reason": reason},
+        )
+
+    # -- service certificates (OCSP responder, TSA) ---------------------------------------------
+
+    def issue_service_certificate(
+        self,
+        role: str,
+        *,
+        key_type: KeyType,
+        validity: dt.timedelta,
+        common_name: str,
+        actor: str = "system",
+    ) -> tuple[int, x509.Certificate, str]:
+        """Issue a delegated certificate the service itself uses; returns (authority id, cert, key label).
+
+        ``ocsp-responder``: under the issuing CA, EKU id-kp-OCSPSigning + id-pkix-ocsp-nocheck.
+        ``tsa``: under the root, critical EKU id-kp-timeStamping alone. Both keys stay in the
+        ``KeyBackend``. Earlier certificates of the same role are marked inactive.
+        """
+        if role not in ("ocsp-responder", "tsa"):
+            raise InvalidInput("service certificate role must be ocsp-responder or tsa", field="role")
+        hierarchy = self.hierarchy()
+        with self._db.reader() as session:
+            root_row = session.get(Authority, hierarchy.root_id)
+            if root_row is None:
+                raise NotFound("the root CA record is missing")
+            root_label = root_row.key_label
+        if role == "ocsp-responder":
+            issuer, issuer_id, issuer_label = hierarchy.issuing, hierarchy.issuing_id, hierarchy.issuing_key_label
+        else:
+            issuer, issuer_id, issuer_label = hierarchy.root, hierarchy.root_id, root_label
+        now = self._clock.now().replace(microsecond=0)
+        label = f"{role}-{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+        public = self._keys.generate(label, key_type)
+        issuer_key = issuer.public_key()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(self._name(common_name))
+            .issuer_name(issuer.subject)
+            .public_key(public)
+            .serial_number(new_serial())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(min(now + validity, issuer.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=role == "tsa",
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                    x509.SubjectKeyIdentifier.from_public_key(issuer_key)
+                ),
+                critical=False,
+            )
+        )
+        if role == "ocsp-responder":
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+            builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+        else:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        certificate = sign_with_backend(builder, self._keys, issuer_label, issuer_key)
+        with self._db.transaction() as session:
+            session.execute(update(Authority).where(Authority.role == role).values(active=False))
+            row = _authority_row(role, label, key_type, certificate, issuer_id, now)
+            session.add(row)
+            session.flush()
+            audit.append(
+                session,
+                action="ca.service-certificate-issued",
+                actor=actor,
+                subject_type="authority",
+                subject_id=row.id,
+                now=now,
+                details={"role": role, "serial": row.serial, "not_after": row.not_after.isoformat()},
+            )
+            authority_id = row.id
+        return authority_id, certificate, label
+
+    def active_service_certificate(self, role: str) -> tuple[int, x509.Certificate, str] | None:
+        """The newest active certificate of a service role, or None."""
+        with self._db.reader() as session:
+            row = session.execute(
+                select(Authority).where(Authority.role == role, Authority.active.is_(True)).order_by(Authority.id.desc())
+            ).scalars().first()
+            if row is None:
+                return None
+            return row.id, x509.load_der_x509_certificate(row.certificate_der), row.key_label
 
     def _mark_failed(self, certificate_id: int, exc: BaseException, now: dt.datetime) -> None:
         reason = exc.detail if isinstance(exc, FincertError) else type(exc).__name__
@@ -492,6 +665,22 @@ class CertificateAuthority:
                     )
         except Exception:  # noqa: BLE001 - the reservation stays 'reserved', still findable
             log.warning("could not mark reserved certificate %s as failed", certificate_id, exc_info=True)
+
+
+# Statements of the issuance path, built once (SQLAlchemy then only binds parameters).
+# On the Table, not the ORM class, so they skip the ORM's bulk-DML machinery.
+_certificates = Certificate.__table__
+_RESERVE = insert(_certificates).returning(_certificates.c.id)
+_RECORD_REQUEST = (
+    update(_certificates)
+    .where(_certificates.c.id == bindparam("row_id"))
+    .values(crl_partition=bindparam("partition"), request_json=bindparam("request"))
+)
+_STORE_ISSUED = (
+    update(_certificates)
+    .where(_certificates.c.id == bindparam("row_id"), _certificates.c.status == "reserved")
+    .values(der=bindparam("der"), status="issued", issued_at=bindparam("issued_at"))
+)
 
 
 def _ca_key_usage() -> x509.KeyUsage:

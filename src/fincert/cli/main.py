@@ -144,6 +144,25 @@ def serve(
     uvicorn.run(create_app(rt), host=host, port=port, log_level="info", access_log=False)
 
 
+def _register_component_commands() -> None:
+    """Each ``fincert.cli.<component>`` module adds its commands through ``register(app)``."""
+    import importlib
+    import pkgutil
+
+    import fincert.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name in {"main", "output"}:
+            continue
+        module = importlib.import_module(f"fincert.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_component_commands()
+
+
 def run() -> None:
     """Console-script entry: one line on stderr and a non-zero exit for every failure."""
     try:

@@ -20,6 +20,21 @@ class Base(DeclarativeBase):
     pass
 
 
+def import_all_models() -> None:
+    """Import every ``fincert.storage.models_*`` module so its tables join ``Base.metadata``.
+
+    Each component keeps its tables in its own ``models_<component>.py`` beside this file.
+    """
+    import importlib
+    import pkgutil
+
+    import fincert.storage as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("models_"):
+            importlib.import_module(f"fincert.storage.{info.name}")
+
+
 # BIGINT on PostgreSQL, INTEGER on SQLite (so it stays the rowid alias and autoincrements).
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 

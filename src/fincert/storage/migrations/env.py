@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from fincert.storage.models import Base
+from fincert.storage.models import Base, import_all_models
+
+import_all_models()
 
 config = context.config
 connection = config.attributes.get("connection")

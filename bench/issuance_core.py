@@ -1,0 +1,70 @@
+"""Issuance core (reserve, draft, check, sign, persist with audit) vs the raw build+sign loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+import threading
+import time
+
+from bench.common import deployment, rate, timed
+from fincert.ca.authority import IssuanceRequest, SubjectIdentity, new_serial
+
+COUNT = 400
+
+
+def raw_build_sign_rate(ca_key: rsa.RSAPrivateKey, subscriber: rsa.RSAPublicKey, count: int = COUNT) -> float:
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"), x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def one() -> None:
+        (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(subscriber)
+            .serial_number(new_serial()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(subscriber), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+
+    return timed(one, count)
+
+
+def concurrent_rate(fn, *, clients: int, count: int) -> float:
+    """Rate of ``count`` calls spread over ``clients`` threads (database waits overlap)."""
+    per_client = count // clients
+
+    def worker() -> None:
+        for _ in range(per_client):
+            fn()
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return rate(per_client * clients, time.perf_counter() - start)
+
+
+def run(report: dict) -> None:
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subscriber = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    raw = raw_build_sign_rate(ca_key, subscriber)
+    section = {"raw build+sign (cryptography, RSA-2048 CA)": raw}
+    for backend in ("sqlite", "postgresql"):
+        with deployment(backend) as rt:
+            request = IssuanceRequest("financial", subscriber, SubjectIdentity("홍길동", "한빛은행"))
+            rt.ca.issue(request)  # warm up: key load, draft key, connection pool
+            fincert = timed(lambda: rt.ca.issue(request), COUNT)
+            section[f"fincert issuance core on {backend}, 1 client"] = fincert
+            section[f"ratio {backend} 1 client : raw"] = fincert / raw
+            parallel = concurrent_rate(lambda: rt.ca.issue(request), clients=4, count=COUNT)
+            section[f"fincert issuance core on {backend}, 4 clients"] = parallel
+            section[f"ratio {backend} 4 clients : raw"] = parallel / raw
+    report["issuance core (certificates/s, one client)"] = section
