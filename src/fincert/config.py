@@ -59,6 +59,26 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    #: Demo mode (``make run``): sample institutions and the message outbox page.
+    demo: bool = False
+    #: Where SMS/e-mail codes go: the database outbox (demo) or an HTTP gateway.
+    message_sender: Literal["outbox", "webhook"] = "outbox"
+    message_webhook_url: str | None = None
+    message_webhook_token: SecretStr | None = None
+    #: WebAuthn relying party; default: the host and origin of FINCERT_PUBLIC_URL.
+    webauthn_rp_id: str | None = None
+    webauthn_origin: str | None = None
+
+    security_card_max_failures: int = Field(default=5, ge=1, le=20)
+    otp_max_failures: int = Field(default=10, ge=1, le=50)
+    member_session_minutes: int = Field(default=30, ge=1, le=24 * 60)
+
+    #: Lifecycle rules (issue, reissue, renew).
+    application_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    renewal_window_days: int = Field(default=30, ge=1, le=365)
+    cloud_auto_renew_days: int = Field(default=30, ge=0, le=365)
+    pin_max_failures: int = Field(default=5, ge=1, le=20)
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -68,6 +88,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'fincert.db'}"
+
+    @property
+    def resolved_webauthn_origin(self) -> str:
+        return (self.webauthn_origin or self.public_url).rstrip("/")
+
+    @property
+    def resolved_webauthn_rp_id(self) -> str:
+        if self.webauthn_rp_id:
+            return self.webauthn_rp_id
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.resolved_webauthn_origin).hostname or "localhost"
 
     @property
     def resolved_cps_url(self) -> str:

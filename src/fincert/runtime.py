@@ -6,19 +6,29 @@ Only the edges (CLI, API) create a ``Runtime``; components receive their depende
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fincert.ca.authority import CertificateAuthority, Hierarchy
 from fincert.ca.profiles import profiles_from_settings
 from fincert.clock import Clock, SystemClock
 from fincert.config import Settings
 from fincert.endpoints import PublicEndpoints
+from fincert.errors import ConfigurationError
 from fincert.keys.backend import KeyType
 from fincert.keys.software import EncryptedFileKeyBackend
 from fincert.ra.institutions import InstitutionRegistry
 from fincert.storage.db import Database
+
+if TYPE_CHECKING:
+    from fincert.keys.vault import CloudKeyVault
+    from fincert.ra.registrar import Registrar
+    from fincert.sign.service import ElectronicSignatures, TimeStampService
 
 
 @dataclass
@@ -35,6 +45,67 @@ class Runtime:
     @property
     def home(self) -> Path:
         return self.settings.resolved_home
+
+    @functools.cached_property
+    def registrar(self) -> "Registrar":
+        from fincert.ra.pii import PiiVault
+        from fincert.ra.registrar import Registrar
+        from fincert.ra.verifiers.one_time_code import WebhookSender
+
+        s = self.settings
+        master = s.master_key_bytes()
+        sender = None
+        if s.message_sender == "webhook":
+            if not s.message_webhook_url:
+                raise ConfigurationError("FINCERT_MESSAGE_SENDER=webhook needs FINCERT_MESSAGE_WEBHOOK_URL")
+            token = s.message_webhook_token.get_secret_value() if s.message_webhook_token else None
+            sender = WebhookSender(s.message_webhook_url, auth_header=f"Bearer {token}" if token else None)
+        return Registrar(
+            self.db,
+            self.clock,
+            PiiVault(master),
+            sender=sender,
+            code_pepper=hashlib.sha256(b"fincert/one-time-code-pepper/" + master).digest(),
+            webauthn_rp_id=s.resolved_webauthn_rp_id,
+            webauthn_origin=s.resolved_webauthn_origin,
+            security_card_max_failures=s.security_card_max_failures,
+            otp_max_failures=s.otp_max_failures,
+            session_lifetime=dt.timedelta(minutes=s.member_session_minutes),
+        )
+
+    @functools.cached_property
+    def vault(self) -> "CloudKeyVault":
+        from fincert.keys.vault import CloudKeyVault
+
+        return CloudKeyVault(
+            self.db,
+            self.settings.master_key_bytes(),
+            self.clock,
+            max_pin_failures=self.settings.pin_max_failures,
+        )
+
+    @functools.cached_property
+    def tsa(self) -> "TimeStampService":
+        from fincert.sign.service import TimeStampService, TimeStampSettings
+
+        return TimeStampService(
+            self.db, self.ca, self.keys, self.clock, TimeStampSettings(),
+            key_type=KeyType(self.settings.ca_key_type), organization=self.settings.ca_organization,
+            production=self.settings.mode == "production",
+        )
+
+    @functools.cached_property
+    def signatures(self) -> "ElectronicSignatures":
+        from fincert.sign.service import ElectronicSignatures
+
+        return ElectronicSignatures(self.db, self.ca, self.clock, lambda: self.tsa, lambda: self.vault)
+
+    @functools.cached_property
+    def va(self) -> "ValidationAuthority":
+        """The OCSP responder and CRL publisher; building it subscribes them to revocations."""
+        from fincert.va.service import ValidationAuthority
+
+        return ValidationAuthority(self.db, self.ca, self.keys, self.endpoints, self.clock)
 
     def write_ca_files(self, hierarchy: Hierarchy) -> dict[str, str]:
         """Write the CA certificates as PEM into ``$FINCERT_HOME/ca/`` (public, world-readable)."""

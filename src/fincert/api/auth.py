@@ -1,0 +1,61 @@
+"""Who is calling: operator tokens (``fop_…``) and member sessions (``fms_…``).
+
+Dependencies for routes. Operators act only inside their own institution; members act only on
+themselves. Anonymous callers get 401, the wrong kind of caller or another institution's
+operator gets 403. Web pages use the same tokens from an HttpOnly cookie (``fincert_session``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from fincert.errors import Forbidden, Unauthorized
+from fincert.ra.registrar import MemberPrincipal, OperatorPrincipal
+from fincert.runtime import Runtime
+
+SESSION_COOKIE = "fincert_session"
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def current_operator(request: Request, runtime: RuntimeDep) -> OperatorPrincipal:
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("an operator token is required (Authorization: Bearer fop_…)")
+    if not token.startswith("fop_"):
+        raise Forbidden("this operation is for institution operators")
+    return runtime.registrar.authenticate_operator(token)
+
+
+def institution_operator(code: str, operator: Annotated[OperatorPrincipal, Depends(current_operator)]) -> OperatorPrincipal:
+    """The operator, if they belong to the institution named in the path."""
+    if operator.institution_code != code.upper():
+        raise Forbidden("operators can act on their own institution only")
+    return operator
+
+
+def current_member(request: Request, runtime: RuntimeDep) -> MemberPrincipal:
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("log in first (Authorization: Bearer fms_…)")
+    if not token.startswith("fms_"):
+        raise Forbidden("this operation is for members")
+    return runtime.registrar.authenticate_member(token)
+
+
+OperatorDep = Annotated[OperatorPrincipal, Depends(institution_operator)]
+MemberDep = Annotated[MemberPrincipal, Depends(current_member)]

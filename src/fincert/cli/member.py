@@ -1,0 +1,99 @@
+"""``fincert member`` and ``fincert operator``: registration by an institution, on the command line.
+
+The CLI acts as the deployment's administrator: it registers members at any institution.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fincert.cli.output import console, emit
+
+member_app = typer.Typer(help="Members of institutions (registration, identity methods).", no_args_is_help=True)
+operator_app = typer.Typer(help="Institution operators (API tokens).", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(member_app, name="member")
+    app.add_typer(operator_app, name="operator")
+
+
+def _runtime():  # imported lazily: cli.main imports this module while it is being built
+    from fincert.cli.main import runtime
+
+    return runtime()
+
+
+@member_app.command("register")
+def member_register(
+    institution: Annotated[str, typer.Option("--institution", help="Institution code.")],
+    name: Annotated[str, typer.Option("--name")],
+    rrn: Annotated[str, typer.Option("--rrn", help="Resident registration number (YYMMDD-GNNNNNN).")],
+    phone: Annotated[str, typer.Option("--phone")],
+    email: Annotated[str, typer.Option("--email")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a member at an institution (the operator's registration)."""
+    rt = _runtime()
+    try:
+        view = rt.registrar.register_member(institution, name=name, rrn=rrn, phone=phone, email=email, actor="cli")
+        emit({"member_id": view.id, **view.as_json()}, as_json, lambda: console.print(f"Registered member {view.id} ({view.name}, {view.rrn_masked}) at {view.institution_code}"))
+    finally:
+        rt.close()
+
+
+@member_app.command("enroll")
+def member_enroll(
+    member_id: Annotated[int, typer.Argument()],
+    method: Annotated[str, typer.Option("--method", help="otp or security-card.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Enroll an OTP or a security card; the secret is shown once (re-enrolling unlocks)."""
+    rt = _runtime()
+    try:
+        handout = rt.registrar.enroll(member_id, method, actor="cli")
+
+        def render() -> None:
+            if handout["method"] == "otp":
+                console.print(f"OTP secret: {handout['secret']}\n{handout['uri']}")
+            else:
+                console.print(f"Security card {handout['serial']}")
+                for label, value in handout["cells"].items():
+                    console.print(f"  {label}: {value}")
+
+        emit(handout, as_json, render)
+    finally:
+        rt.close()
+
+
+@member_app.command("show")
+def member_show(member_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Show a member (the resident number masked)."""
+    rt = _runtime()
+    try:
+        view = rt.registrar.show_member(member_id)
+        emit(view.as_json(), as_json)
+    finally:
+        rt.close()
+
+
+@operator_app.command("add")
+def operator_add(
+    username: Annotated[str, typer.Argument()],
+    institution: Annotated[str, typer.Option("--institution")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an operator of an institution; prints the API token once."""
+    rt = _runtime()
+    try:
+        operator_id, token = rt.registrar.add_operator(institution, username)
+        emit(
+            {"operator_id": operator_id, "username": username, "institution": institution.upper(), "token": token},
+            as_json,
+            lambda: console.print(f"Operator {username} of {institution.upper()}; API token (shown once): {token}"),
+        )
+    finally:
+        rt.close()

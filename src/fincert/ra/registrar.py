@@ -1,0 +1,633 @@
+"""The registration authority service: institutions' operators, members, identity proofs.
+
+``Registrar`` persists what the pure pieces decide: resident numbers through ``PiiVault``,
+passwords through ``PasswordHasher`` and ``LoginThrottle``, identity methods through the
+verifiers in ``ra/verifiers``. It says who someone is (evidence); it never issues and never
+touches a private key. Every change and every verification attempt is audited in the same
+transaction, with no personal data in the audit details.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fincert.clock import Clock
+from fincert.errors import Conflict, FincertError, Forbidden, InvalidInput, NotFound, Unauthorized
+from fincert.ra.identity import ResidentNumber, parse_rrn, validate_email, validate_mobile_phone, validate_person_name
+from fincert.ra.passwords import FailureWindow, LoginThrottle, PasswordHasher
+from fincert.ra.pii import PiiVault
+from fincert.ra.verifiers.base import Challenge, Evidence, make_evidence
+from fincert.ra.verifiers.one_time_code import MessageSender, OneTimeCodeState, OneTimeCodeVerifier, OutboundMessage, OutboxSender
+from fincert.ra.verifiers.otp import OtpState, OtpVerifier
+from fincert.ra.verifiers.policy import AssurancePolicy
+from fincert.ra.verifiers.security_card import SecurityCardState, SecurityCardVerifier
+from fincert.ra.verifiers.webauthn import WebAuthnState, WebAuthnVerifier
+from fincert.storage import audit
+from fincert.storage.db import Database
+from fincert.storage.models import AuditRecord, Institution
+from fincert.storage.models_ra import LoginFailureWindow, Member, MemberCredential, MemberSession, Operator, OutboxMessage
+
+#: Identity methods and the state class each verifier keeps.
+STATE_TYPES: dict[str, Any] = {
+    "security-card": SecurityCardState,
+    "otp": OtpState,
+    "webauthn": WebAuthnState,
+    "sms": OneTimeCodeState,
+    "email": OneTimeCodeState,
+}
+METHODS = tuple(STATE_TYPES)
+RRN_INDEX_PURPOSE = "member-rrn"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    operator_id: int
+    username: str
+    institution_id: int
+    institution_code: str
+
+    @property
+    def actor(self) -> str:
+        return f"operator:{self.username}"
+
+
+@dataclass(frozen=True)
+class MemberPrincipal:
+    member_id: int
+    institution_id: int
+    session_hash: str
+
+    @property
+    def actor(self) -> str:
+        return f"member:{self.member_id}"
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """What may be shown about a member: the resident number only masked."""
+
+    id: int
+    institution_id: int
+    institution_code: str
+    name: str
+    rrn_masked: str
+    birth_date: dt.date
+    phone: str
+    email: str
+    login_id: str | None
+    methods: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "member_id": self.id,
+            "institution": self.institution_code,
+            "name": self.name,
+            "rrn": self.rrn_masked,
+            "phone": self.phone,
+            "email": self.email,
+            "login_id": self.login_id,
+            "methods": self.methods,
+        }
+
+
+@dataclass(frozen=True)
+class MemberLogin:
+    token: str
+    member_id: int
+    expires_at: dt.datetime
+
+
+class Registrar:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        pii: PiiVault,
+        *,
+        passwords: PasswordHasher | None = None,
+        throttle: LoginThrottle | None = None,
+        sender: MessageSender | None = None,
+        code_pepper: bytes = b"",
+        webauthn_rp_id: str = "localhost",
+        webauthn_origin: str = "http://localhost:8000",
+        security_card_max_failures: int = 5,
+        otp_max_failures: int = 10,
+        session_lifetime: dt.timedelta = dt.timedelta(minutes=30),
+        policy: AssurancePolicy | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._pii = pii
+        self._passwords = passwords or PasswordHasher()
+        self._throttle = throttle or LoginThrottle()
+        # None: codes go to the database outbox in the same transaction as the challenge.
+        self._sender = sender
+        self._code_pepper = code_pepper
+        self._session_lifetime = session_lifetime
+        self.policy = policy or AssurancePolicy()
+        self._card = SecurityCardVerifier(max_failures=security_card_max_failures)
+        self._otp = OtpVerifier(max_failures=otp_max_failures)
+        self._webauthn = WebAuthnVerifier(rp_id=webauthn_rp_id, origin=webauthn_origin)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _institution(self, session: Session, code: str) -> Institution:
+        row = session.execute(select(Institution).where(Institution.code == code.upper())).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no institution {code.upper()}")
+        return row
+
+    def _member(self, session: Session, member_id: int, *, lock: bool = False) -> Member:
+        query = select(Member).where(Member.id == member_id)
+        if lock:
+            query = query.with_for_update()
+        row = session.execute(query).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no member {member_id}")
+        return row
+
+    def _verifier(self, method: str, outbox: list[OutboundMessage] | None = None) -> Any:
+        if method == "security-card":
+            return self._card
+        if method == "otp":
+            return self._otp
+        if method == "webauthn":
+            return self._webauthn
+        if method in ("sms", "email"):
+            sender = self._sender if self._sender is not None else OutboxSender(outbox.append if outbox is not None else (lambda m: None))
+            return OneTimeCodeVerifier(method, sender, pepper=self._code_pepper)  # type: ignore[arg-type]
+        raise InvalidInput(f"unknown identity method {method!r}: use one of {', '.join(METHODS)}", field="method")
+
+    def _aad(self, member_id: int, method: str) -> bytes:
+        return f"fincert/member-credential/{member_id}/{method}".encode()
+
+    def _load_state(self, member: Member, credential: MemberCredential) -> Any:
+        plain = self._pii.decrypt(credential.state_ciphertext, member.data_key, self._aad(member.id, credential.method))
+        return STATE_TYPES[credential.method].from_dict(json.loads(plain))
+
+    def _store_state(self, member: Member, credential: MemberCredential, state: Any) -> None:
+        credential.state_ciphertext = self._pii.encrypt(
+            json.dumps(state.to_dict()).encode(), member.data_key, self._aad(member.id, credential.method)
+        )
+        credential.locked = bool(getattr(state, "locked", False))
+        credential.version += 1
+        credential.updated_at = self._clock.now()
+
+    def _credential(self, session: Session, member_id: int, method: str) -> MemberCredential:
+        row = session.execute(
+            select(MemberCredential)
+            .where(MemberCredential.member_id == member_id, MemberCredential.method == method)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"member {member_id} has no {method} enrolled")
+        return row
+
+    def view(self, session: Session, member: Member) -> MemberView:
+        institution = session.get(Institution, member.institution_id)
+        methods = {
+            c.method: ("locked" if c.locked else "active")
+            for c in session.execute(select(MemberCredential).where(MemberCredential.member_id == member.id)).scalars()
+        }
+        return MemberView(
+            member.id,
+            member.institution_id,
+            institution.code if institution else "?",
+            member.name,
+            member.rrn_masked,
+            member.birth_date,
+            member.phone,
+            member.email,
+            member.login_id,
+            methods,
+        )
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def add_operator(self, institution_code: str, username: str, *, password: str | None = None, actor: str = "cli") -> tuple[int, str]:
+        """Create an operator of one institution; returns (operator id, API token shown once)."""
+        if not 3 <= len(username) <= 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InvalidInput("operator username must be 3-64 letters, digits, '.', '-' or '_'", field="username")
+        token = "fop_" + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        try:
+            with self._db.transaction() as session:
+                institution = self._institution(session, institution_code)
+                if session.execute(select(Operator.id).where(Operator.username == username)).first():
+                    raise Conflict(f"operator {username} already exists")
+                row = Operator(
+                    institution_id=institution.id,
+                    username=username,
+                    password_hash=self._passwords.hash(password) if password else None,
+                    token_hash=_token_hash(token),
+                    created_at=now,
+                )
+                session.add(row)
+                session.flush()
+                audit.append(
+                    session, action="operator.added", actor=actor, subject_type="operator", subject_id=username,
+                    now=now, institution_id=institution.id,
+                )
+                return row.id, token
+        except IntegrityError:
+            raise Conflict(f"operator {username} already exists") from None
+
+    def authenticate_operator(self, token: str) -> OperatorPrincipal:
+        with self._db.reader() as session:
+            row = session.execute(select(Operator).where(Operator.token_hash == _token_hash(token))).scalar_one_or_none()
+            if row is None or row.disabled:
+                raise Unauthorized("unknown or disabled operator token")
+            institution = session.get(Institution, row.institution_id)
+            assert institution is not None
+            return OperatorPrincipal(row.id, row.username, institution.id, institution.code)
+
+    def authenticate_operator_password(self, username: str, password: str) -> OperatorPrincipal:
+        with self._db.reader() as session:
+            row = session.execute(select(Operator).where(Operator.username == username)).scalar_one_or_none()
+            if row is None or row.password_hash is None:
+                self._passwords.verify_unknown_account(password)
+                raise Unauthorized("wrong username or password")
+            if row.disabled or not self._passwords.verify(row.password_hash, password):
+                raise Unauthorized("wrong username or password")
+            institution = session.get(Institution, row.institution_id)
+            assert institution is not None
+            return OperatorPrincipal(row.id, row.username, institution.id, institution.code)
+
+    # -- members -----------------------------------------------------------------------------
+
+    def register_member(
+        self,
+        institution_code: str,
+        *,
+        name: str,
+        rrn: str,
+        phone: str,
+        email: str,
+        login_id: str | None = None,
+        password: str | None = None,
+        actor: str,
+        online: bool = False,
+    ) -> MemberView:
+        """Sign-up (online, by the member: login ID and password required) or registration by
+        an operator. Every field is validated before anything is stored."""
+        name = validate_person_name(name)
+        resident: ResidentNumber = parse_rrn(rrn)
+        phone = validate_mobile_phone(phone)
+        email = validate_email(email)
+        if online:
+            if not login_id or not password:
+                raise InvalidInput("online sign-up needs a login ID and a password", field="login_id" if not login_id else "password")
+        if login_id is not None:
+            if not 4 <= len(login_id) <= 32 or not login_id.replace("_", "").replace("-", "").replace(".", "").isalnum():
+                raise InvalidInput("login ID must be 4-32 letters, digits, '.', '-' or '_'", field="login_id")
+            if password is None:
+                raise InvalidInput("a login ID needs a password", field="password")
+        if password is not None:
+            _check_login_password(password)
+        now = self._clock.now()
+        index = self._pii.blind_index(resident.digits, RRN_INDEX_PURPOSE)
+        data_key = self._pii.new_data_key()
+        ciphertext = self._pii.encrypt(resident.digits.encode(), data_key, f"fincert/member-rrn/{index}".encode())
+        password_hash = self._passwords.hash(password) if password else None
+        try:
+            with self._db.transaction() as session:
+                institution = self._institution(session, institution_code)
+                if session.execute(
+                    select(Member.id).where(Member.institution_id == institution.id, Member.rrn_index == index)
+                ).first():
+                    raise Conflict(f"this person is already a member of {institution.code}")
+                if login_id and session.execute(
+                    select(Member.id).where(Member.institution_id == institution.id, Member.login_id == login_id)
+                ).first():
+                    raise Conflict("this login ID is taken", field="login_id")
+                member = Member(
+                    institution_id=institution.id,
+                    name=name,
+                    rrn_ciphertext=ciphertext,
+                    data_key=data_key.to_bytes(),
+                    rrn_index=index,
+                    rrn_masked=resident.masked,
+                    birth_date=resident.birth_date,
+                    phone=phone,
+                    email=email,
+                    login_id=login_id,
+                    password_hash=password_hash,
+                    created_at=now,
+                )
+                session.add(member)
+                session.flush()
+                # SMS and e-mail "methods" are the registered phone and address.
+                for method, destination in (("sms", phone), ("email", email)):
+                    enrollment = self._verifier(method).enroll(destination)
+                    credential = MemberCredential(
+                        member_id=member.id, method=method, state_ciphertext=b"", locked=False, version=0,
+                        created_at=now, updated_at=now,
+                    )
+                    self._store_state(member, credential, enrollment.state)
+                    session.add(credential)
+                audit.append(
+                    session,
+                    action="member.signed-up" if online else "member.registered",
+                    actor=actor,
+                    subject_type="member",
+                    subject_id=member.id,
+                    now=now,
+                    institution_id=institution.id,
+                )
+                session.flush()
+                return self.view(session, member)
+        except IntegrityError:
+            raise Conflict("this person or login ID is already registered at this institution") from None
+
+    def show_member(self, member_id: int, *, institution_id: int | None = None) -> MemberView:
+        with self._db.reader() as session:
+            member = self._member(session, member_id)
+            if institution_id is not None and member.institution_id != institution_id:
+                raise NotFound(f"no member {member_id}")
+            return self.view(session, member)
+
+    def list_members(self, institution_id: int) -> list[MemberView]:
+        with self._db.reader() as session:
+            rows = session.execute(select(Member).where(Member.institution_id == institution_id).order_by(Member.id)).scalars()
+            return [self.view(session, m) for m in rows]
+
+    def resident_number(self, member_id: int) -> ResidentNumber:
+        """Decrypt a member's resident number (for the VID at issuance; never for display)."""
+        with self._db.reader() as session:
+            member = self._member(session, member_id)
+            plain = self._pii.decrypt(member.rrn_ciphertext, member.data_key, f"fincert/member-rrn/{member.rrn_index}".encode())
+            return parse_rrn(plain.decode())
+
+    def person_index(self, member_id: int) -> str:
+        """The blind index that recognises the same person across institutions."""
+        with self._db.reader() as session:
+            return self._member(session, member_id).rrn_index
+
+    # -- enrollment --------------------------------------------------------------------------
+
+    def enroll(self, member_id: int, method: str, *, actor: str, institution_id: int | None = None) -> dict[str, Any]:
+        """Enroll (or re-enroll, which unlocks) a security card or OTP; returns the handout,
+        shown once. WebAuthn enrolls through ``begin_webauthn``/``finish_webauthn``."""
+        if method not in ("security-card", "otp"):
+            raise InvalidInput("operators enroll security-card or otp; biometrics are enrolled by the holder", field="method")
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            member = self._member(session, member_id, lock=True)
+            if institution_id is not None and member.institution_id != institution_id:
+                raise NotFound(f"no member {member_id}")
+            enrollment = self._card.enroll() if method == "security-card" else self._otp.enroll(f"member-{member.id}")
+            credential = session.execute(
+                select(MemberCredential).where(MemberCredential.member_id == member.id, MemberCredential.method == method)
+            ).scalar_one_or_none()
+            replaced = credential is not None
+            if credential is None:
+                credential = MemberCredential(
+                    member_id=member.id, method=method, state_ciphertext=b"", locked=False, version=0,
+                    created_at=now, updated_at=now,
+                )
+                session.add(credential)
+            self._store_state(member, credential, enrollment.state)
+            audit.append(
+                session, action="credential.enrolled", actor=actor, subject_type="member", subject_id=member.id,
+                now=now, institution_id=member.institution_id, details={"method": method, "replaced": replaced},
+            )
+            handout = dict(enrollment.handout)
+        if method == "otp":
+            return {"method": "otp", "secret": handout.get("secret"), "uri": handout.get("uri") or handout.get("provisioning_uri")}
+        return {"method": "security-card", "serial": handout["serial"], "cells": handout["cells"]}
+
+    def begin_webauthn(self, member_id: int, *, actor: str) -> dict[str, Any]:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            member = self._member(session, member_id, lock=True)
+            credential = session.execute(
+                select(MemberCredential).where(MemberCredential.member_id == member.id, MemberCredential.method == "webauthn")
+            ).scalar_one_or_none()
+            state = self._load_state(member, credential) if credential else None
+            challenge, new_state = self._webauthn.begin_enrollment(
+                state, user_name=f"member-{member.id}", display_name=member.name, now=now
+            )
+            if credential is None:
+                credential = MemberCredential(
+                    member_id=member.id, method="webauthn", state_ciphertext=b"", locked=False, version=0,
+                    created_at=now, updated_at=now,
+                )
+                session.add(credential)
+            self._store_state(member, credential, new_state)
+            return {"challenge_id": challenge.challenge_id, "options": challenge.prompt}
+
+    def finish_webauthn(self, member_id: int, challenge_id: str, response: Any, *, actor: str) -> dict[str, Any]:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            member = self._member(session, member_id, lock=True)
+            credential = self._credential(session, member.id, "webauthn")
+            state = self._load_state(member, credential)
+            enrollment = self._webauthn.enroll(state, challenge_id, response, now)
+            self._store_state(member, credential, enrollment.state)
+            audit.append(
+                session, action="credential.enrolled", actor=actor, subject_type="member", subject_id=member.id,
+                now=now, institution_id=member.institution_id, details={"method": "webauthn"},
+            )
+            return dict(enrollment.handout)
+
+    # -- verification ------------------------------------------------------------------------
+
+    def start_verification(self, member_id: int, method: str, *, actor: str) -> Challenge:
+        """Start a proof with one method; SMS/e-mail codes are sent here."""
+        verifier_outbox: list[OutboundMessage] = []
+        verifier = self._verifier(method, verifier_outbox)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            member = self._member(session, member_id, lock=True)
+            credential = self._credential(session, member.id, method)
+            state = self._load_state(member, credential)
+            challenge, new_state = verifier.challenge(state, now)
+            self._store_state(member, credential, new_state)
+            for message in verifier_outbox:
+                session.add(
+                    OutboxMessage(
+                        member_id=member.id, channel=message.channel, destination=message.to,
+                        text=message.text, created_at=now,
+                    )
+                )
+            audit.append(
+                session, action="verification.challenged", actor=actor, subject_type="member", subject_id=member.id,
+                now=now, institution_id=member.institution_id, details={"method": method},
+            )
+            return challenge
+
+    def complete_verification(self, member_id: int, method: str, challenge_id: str | None, response: Any, *, actor: str) -> Evidence:
+        """Check a response. The updated state (failure counter, lock) and the audit record
+        are committed whether the proof succeeded or not; then the failure is raised."""
+        verifier = self._verifier(method)
+        now = self._clock.now()
+        failure: FincertError | None = None
+        with self._db.transaction() as session:
+            member = self._member(session, member_id, lock=True)
+            credential = self._credential(session, member.id, method)
+            state = self._load_state(member, credential)
+            was_locked = credential.locked
+            outcome = verifier.verify(state, challenge_id, response, now)
+            self._store_state(member, credential, outcome.state)
+            if outcome.accepted:
+                action = "verification.succeeded"
+            elif credential.locked and not was_locked:
+                action = "verification.locked"
+            else:
+                action = "verification.failed"
+            audit.append(
+                session, action=action, actor=actor, subject_type="member", subject_id=member.id, now=now,
+                institution_id=member.institution_id, details={"method": method},
+            )
+            failure = outcome.failure
+            evidence = outcome.evidence
+        if failure is not None or evidence is None:
+            raise failure or InvalidInput("identity was not verified")
+        return {**evidence, "member_id": member_id}
+
+    # -- member sessions -----------------------------------------------------------------------
+
+    def login(self, institution_code: str, login_id: str, password: str, *, address: str) -> MemberLogin:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            institution = self._institution(session, institution_code)
+            account_key = f"account:{institution.id}:{login_id}"
+            address_key = f"address:{address}"
+            windows = {
+                key: session.execute(select(LoginFailureWindow).where(LoginFailureWindow.scope_key == key).with_for_update()).scalar_one_or_none()
+                for key in (account_key, address_key)
+            }
+            records = {k: FailureWindow.from_dict(json.loads(w.window_json)) if w else FailureWindow() for k, w in windows.items()}
+            self._throttle.check(records[account_key], records[address_key], now).raise_if_denied()
+            member = session.execute(
+                select(Member).where(Member.institution_id == institution.id, Member.login_id == login_id)
+            ).scalar_one_or_none()
+            ok = (
+                self._passwords.verify(member.password_hash, password)
+                if member is not None and member.password_hash
+                else self._passwords.verify_unknown_account(password)
+            )
+            if not ok:
+                for key, scope in ((account_key, "account"), (address_key, "address")):
+                    updated = self._throttle.record_failure(records[key], now, scope=scope)
+                    self._save_window(session, windows[key], key, updated, now)
+                audit.append(
+                    session, action="member.login-failed", actor=f"address:{address}", subject_type="member",
+                    subject_id=member.id if member else "unknown", now=now, institution_id=institution.id,
+                )
+                failed = True
+            else:
+                assert member is not None
+                self._save_window(session, windows[account_key], account_key, self._throttle.record_success(records[account_key]), now)
+                token = "fms_" + secrets.token_urlsafe(32)
+                expires = now + self._session_lifetime
+                session.add(
+                    MemberSession(
+                        token_hash=_token_hash(token), member_id=member.id,
+                        evidence_json=json.dumps([make_evidence("login", now, credential_id=str(member.id))]),
+                        created_at=now, expires_at=expires,
+                    )
+                )
+                audit.append(
+                    session, action="member.logged-in", actor=f"member:{member.id}", subject_type="member",
+                    subject_id=member.id, now=now, institution_id=institution.id,
+                )
+                failed = False
+        if failed:
+            raise Unauthorized("wrong login ID or password")
+        return MemberLogin(token, member.id, expires)
+
+    def _save_window(self, session: Session, row: LoginFailureWindow | None, key: str, window: FailureWindow, now: dt.datetime) -> None:
+        if row is None:
+            session.add(LoginFailureWindow(scope_key=key, window_json=json.dumps(window.to_dict()), updated_at=now))
+        else:
+            row.window_json = json.dumps(window.to_dict())
+            row.updated_at = now
+
+    def authenticate_member(self, token: str) -> MemberPrincipal:
+        now = self._clock.now()
+        with self._db.reader() as session:
+            row = session.get(MemberSession, _token_hash(token))
+            if row is None or _aware(row.expires_at) <= now:
+                raise Unauthorized("not logged in or the session expired")
+            member = self._member(session, row.member_id)
+            return MemberPrincipal(member.id, member.institution_id, row.token_hash)
+
+    def session_evidence(self, principal: MemberPrincipal) -> list[Evidence]:
+        with self._db.reader() as session:
+            row = session.get(MemberSession, principal.session_hash)
+            return json.loads(row.evidence_json) if row else []
+
+    def add_session_evidence(self, principal: MemberPrincipal, evidence: Evidence) -> list[Evidence]:
+        with self._db.transaction() as session:
+            row = session.get(MemberSession, principal.session_hash, with_for_update=True)
+            if row is None:
+                raise Unauthorized("not logged in or the session expired")
+            items = json.loads(row.evidence_json)
+            items.append(evidence)
+            row.evidence_json = json.dumps(items)
+            return items
+
+    def logout(self, principal: MemberPrincipal) -> None:
+        with self._db.transaction() as session:
+            row = session.get(MemberSession, principal.session_hash)
+            if row is not None:
+                session.delete(row)
+
+    def outbox(self, *, member_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        with self._db.reader() as session:
+            query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+            if member_id is not None:
+                query = query.where(OutboxMessage.member_id == member_id)
+            return [
+                {"id": m.id, "channel": m.channel, "to": m.destination, "text": m.text, "at": _aware(m.created_at).isoformat()}
+                for m in session.execute(query).scalars()
+            ]
+
+    def institution_audit(self, institution_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest audit records about one institution (what its operators may read)."""
+        limit = max(1, min(limit, 1000))
+        with self._db.reader() as session:
+            rows = session.execute(
+                select(AuditRecord)
+                .where(AuditRecord.institution_id == institution_id)
+                .order_by(AuditRecord.seq.desc())
+                .limit(limit)
+            ).scalars()
+            return [
+                {
+                    "seq": r.seq, "at": _aware(r.occurred_at).isoformat(), "actor": r.actor, "action": r.action,
+                    "subject_type": r.subject_type, "subject_id": r.subject_id, "details": json.loads(r.details_json),
+                }
+                for r in rows
+            ]
+
+    def require_member_of(self, principal: OperatorPrincipal, member_id: int) -> None:
+        with self._db.reader() as session:
+            member = session.get(Member, member_id)
+            if member is None or member.institution_id != principal.institution_id:
+                raise Forbidden("operators can act on their own institution's members only")
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+def _check_login_password(password: str) -> None:
+    if len(password) < 8 or len(password) > 128:
+        raise InvalidInput("password must be 8 to 128 characters", field="password")
+    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
+        raise InvalidInput("password must mix letters and digits", field="password")

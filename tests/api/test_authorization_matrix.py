@@ -1,0 +1,96 @@
+"""Every /api/v1 route refuses callers it is not for: an authorization matrix over the app.
+
+Routes are discovered from the application's OpenAPI document, so a new route that nobody classified fails
+this test until it is listed as public or falls under the operator or member prefixes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fincert.api.app import create_app
+
+#: Routes anyone may call (the holder before login, relying parties, demo helpers).
+PUBLIC = {
+    ("GET", "/api/v1/institutions"),
+    ("POST", "/api/v1/institutions/{code}/signup"),
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/demo/outbox"),
+    ("POST", "/api/v1/verify"),
+}
+
+
+def classify(method: str, path: str) -> str:
+    if (method, path) in PUBLIC:
+        return "public"
+    if path.startswith("/api/v1/institutions/{code}/"):
+        return "operator"
+    if path.startswith("/api/v1/me") or path == "/api/v1/auth/logout":
+        return "member"
+    return "unclassified"
+
+
+@pytest.fixture
+def world(runtime):
+    runtime.institutions.ensure_samples()
+    reg = runtime.registrar
+    member = reg.register_member(
+        "HANBIT", name="홍길동", rrn="900101-1234567", phone="010-1234-5678", email="h@example.com",
+        login_id="hong90", password="s3cret-pass", actor="t", online=True,
+    )
+    _, own = reg.add_operator("HANBIT", "hanbit-op")
+    _, other = reg.add_operator("NURI", "nuri-op")
+    member_token = reg.login("HANBIT", "hong90", "s3cret-pass", address="127.0.0.1").token
+    app = create_app(runtime)
+    with TestClient(app) as client:
+        client.fincert_app = app
+        yield client, {"member": member_token, "own": own, "other": other, "member_id": member.id}
+
+
+def concrete(path: str, member_id: int) -> str:
+    values = {"code": "HANBIT", "member_id": str(member_id)}
+    return re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: values.get(m.group(1), "1"), path)
+
+
+def call(client, method, path, token=None):
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return client.request(method, path, headers=headers, json={})
+
+
+def test_every_route_is_classified_and_refuses_the_wrong_callers(world):
+    client, tokens = world
+    # The OpenAPI document lists every route with its methods (and so proves they are documented).
+    routes = [
+        (method.upper(), path)
+        for path, operations in client.fincert_app.openapi()["paths"].items()
+        if path.startswith("/api/v1")
+        for method in operations
+    ]
+    assert len(routes) >= 15
+    unclassified = [r for r in routes if classify(*r) == "unclassified"]
+    assert not unclassified, f"classify these routes in the matrix: {unclassified}"
+    checked = 0
+    for method, path in routes:
+        kind = classify(method, path)
+        url = concrete(path, tokens["member_id"])
+        if kind == "operator":
+            assert call(client, method, url).status_code == 401, (method, path)
+            assert call(client, method, url, tokens["member"]).status_code == 403, (method, path)
+            assert call(client, method, url, tokens["other"]).status_code == 403, (method, path)
+            assert call(client, method, url, tokens["own"]).status_code not in (401, 403), (method, path)
+            checked += 1
+        elif kind == "member":
+            assert call(client, method, url).status_code == 401, (method, path)
+            assert call(client, method, url, tokens["own"]).status_code == 403, (method, path)
+            checked += 1
+    assert checked >= 10
+
+
+def test_refusals_are_problem_documents(world):
+    client, tokens = world
+    response = call(client, "GET", "/api/v1/institutions/HANBIT/members", tokens["other"])
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 403

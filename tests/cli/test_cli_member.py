@@ -1,0 +1,41 @@
+"""``fincert member`` and ``fincert operator`` as an institution's administrator uses them."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_register_enroll_show(cli, tmp_path):
+    home = tmp_path / "home"
+    assert cli(["init", "--demo"], home).returncode == 0
+    reg = cli(["member", "register", "--institution", "HANBIT", "--name", "홍길동", "--rrn", "900101-1234567",
+               "--phone", "010-1234-5678", "--email", "hong@example.com", "--json"], home)
+    assert reg.returncode == 0, reg.stderr
+    member_id = json.loads(reg.stdout)["member_id"]
+    otp = json.loads(cli(["member", "enroll", str(member_id), "--method", "otp", "--json"], home).stdout)
+    assert otp["method"] == "otp" and len(otp["secret"]) >= 16 and otp["uri"].startswith("otpauth://totp/")
+    card = json.loads(cli(["member", "enroll", str(member_id), "--method", "security-card", "--json"], home).stdout)
+    assert card["method"] == "security-card" and sorted(card["cells"]) == [f"{i:02d}" for i in range(1, 36)]
+    shown = cli(["member", "show", str(member_id), "--json"], home)
+    data = json.loads(shown.stdout)
+    assert data["rrn"] == "900101-1******" and "1234567" not in shown.stdout
+    assert data["methods"]["otp"] == "active" and data["methods"]["security-card"] == "active"
+    op = json.loads(cli(["operator", "add", "alice", "--institution", "HANBIT", "--json"], home).stdout)
+    assert op["token"].startswith("fop_")
+
+
+def test_mistakes_are_one_line(cli, tmp_path):
+    home = tmp_path / "home"
+    assert cli(["init", "--demo"], home).returncode == 0
+    for args in (
+        ["member", "register", "--institution", "HANBIT", "--name", "홍길동", "--rrn", "901301-1234567", "--phone", "010-1234-5678", "--email", "h@example.com"],
+        ["member", "register", "--institution", "NOPE", "--name", "홍길동", "--rrn", "900101-1234567", "--phone", "010-1234-5678", "--email", "h@example.com"],
+        ["member", "enroll", "999", "--method", "otp"],
+        ["member", "enroll", "1", "--method", "fingerprint"],
+        ["member", "show", "abc"],
+    ):
+        result = cli(args, home)
+        assert result.returncode != 0
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("fincert: error:"), (args, result.stderr)
+        assert "901301" not in result.stderr and "1234567" not in result.stderr
