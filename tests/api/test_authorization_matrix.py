@@ -20,6 +20,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/demo/outbox"),
     ("POST", "/api/v1/verify"),
+    ("POST", "/api/v1/certificates/collect"),  # authorised by the reference number and authorization code
 }
 
 

@@ -80,6 +80,22 @@ def member_show(member_id: Annotated[int, typer.Argument()], as_json: JsonOpt = 
         rt.close()
 
 
+@member_app.command("send-code")
+def member_send_code(
+    member_id: Annotated[int, typer.Argument()],
+    channel: Annotated[str, typer.Option("--channel", help="sms or email.")] = "sms",
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a one-time code to the member's registered phone or e-mail (for reissuance)."""
+    rt = _runtime()
+    try:
+        challenge = rt.registrar.start_verification(member_id, channel, actor="cli")
+        data = {"channel": channel, "sent_to": challenge.prompt.get("destination"), "expires_at": challenge.expires_at.isoformat() if challenge.expires_at else None}
+        emit(data, as_json, lambda: console.print(f"Code sent by {channel} to {data['sent_to']}"))
+    finally:
+        rt.close()
+
+
 @operator_app.command("add")
 def operator_add(
     username: Annotated[str, typer.Argument()],

@@ -371,6 +371,53 @@ class Registrar:
             plain = self._pii.decrypt(member.rrn_ciphertext, member.data_key, f"fincert/member-rrn/{member.rrn_index}".encode())
             return parse_rrn(plain.decode())
 
+    def member_data_key(self, member_id: int) -> bytes:
+        with self._db.reader() as session:
+            return self._member(session, member_id).data_key
+
+    def encrypt_for_member(self, data_key: bytes, plaintext: bytes, purpose: str) -> bytes:
+        """Encrypt other personal data of a member (e.g. a cloud certificate's randomNum)."""
+        return self._pii.encrypt(plaintext, data_key, f"fincert/member-data/{purpose}".encode())
+
+    def decrypt_for_member(self, member_id: int, blob: bytes, purpose: str) -> bytes:
+        return self._pii.decrypt(blob, self.member_data_key(member_id), f"fincert/member-data/{purpose}".encode())
+
+    def send_notice(self, session: Session, member_id: int, text: str) -> None:
+        """Send a notice by SMS to the member's registered phone (outbox or gateway)."""
+        member = self._member(session, member_id)
+        if self._sender is not None:
+            self._sender.send("sms", member.phone, text)
+        else:
+            session.add(OutboxMessage(member_id=member.id, channel="sms", destination=member.phone, text=text, created_at=self._clock.now()))
+
+    def complete_pending(self, member_id: int, method: str, response: str, *, actor: str) -> Evidence:
+        """Answer the challenge already pending for a method (a code sent earlier)."""
+        with self._db.reader() as session:
+            member = self._member(session, member_id)
+            state = self._load_state(member, self._credential(session, member.id, method))
+        pending = getattr(state, "pending", None)
+        if pending is None:
+            raise NotFound(f"no {method} code was sent to this member: send one first")
+        return self.complete_verification(member_id, method, pending.challenge_id, response, actor=actor)
+
+    def member_of_person_at(self, person_index: str, institution_code: str) -> int:
+        """The member id of the same person at another institution (found by the blind index)."""
+        with self._db.reader() as session:
+            institution = self._institution(session, institution_code)
+            member_id = session.execute(
+                select(Member.id).where(Member.institution_id == institution.id, Member.rrn_index == person_index)
+            ).scalar_one_or_none()
+            if member_id is None:
+                raise NotFound(f"this person is not a member of {institution.code}: register them there first")
+            return member_id
+
+    def login_at_counter(self, member_id: int) -> Evidence:
+        """Evidence for the login step when an institution's operator serves the member in
+        person with the CLI (the counter stands in for the online login)."""
+        with self._db.reader() as session:
+            self._member(session, member_id)
+        return {**make_evidence("login", self._clock.now(), credential_id=str(member_id), channel="counter"), "member_id": member_id}
+
     def person_index(self, member_id: int) -> str:
         """The blind index that recognises the same person across institutions."""
         with self._db.reader() as session:

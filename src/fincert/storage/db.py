@@ -19,7 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, write: bool = True) -> Engine:
+    """An engine; on SQLite, ``write`` engines start transactions with ``BEGIN IMMEDIATE``
+    (writers queue on the lock) and read engines with a deferred ``BEGIN`` (readers never
+    wait for a writer in WAL mode)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -36,7 +39,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     # No pre-ping: it costs a round trip per checkout on the issuance path; recycle instead.
@@ -55,6 +58,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: reads get their own engine whose transactions do not take the write lock.
+        self._read_engine = make_engine(url, write=False) if url.startswith("sqlite") else self.engine
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -78,8 +84,10 @@ class Database:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
-        with self._sessions() as session:
+        """A session for reading; changes made through it are never committed."""
+        with self._read_sessions() as session:
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._read_engine.dispose()

@@ -1,0 +1,146 @@
+"""Certificate lifecycle API: applications, collection, my certificates, operator actions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
+from fincert.errors import InvalidInput
+from fincert.ra.lifecycle import Collection
+
+router = APIRouter(prefix="/api/v1", tags=["certificates"])
+
+
+class ApplicationIn(BaseModel):
+    kind: Literal["issue", "reissue", "renew", "register"]
+    product: Literal["financial", "joint"] = "financial"
+    reason: Literal["lost", "forgotten", "locked", "expired"] | None = None
+    serial: str | None = Field(default=None, max_length=64, description="the certificate a reissue/renew/register is about")
+
+
+class CollectIn(BaseModel):
+    reference_number: str = Field(max_length=32)
+    authorization_code: str = Field(max_length=64)
+    storage: Literal["file", "cloud"]
+    csr: str | None = Field(default=None, max_length=16_000, description="PEM PKCS#10 request (file storage)")
+    random_num: str | None = Field(default=None, max_length=64, description="hex, the 20-byte randomNum kept with the key (file storage)")
+    pin: str | None = Field(default=None, max_length=16, description="6-digit PIN (cloud storage)")
+    renewal_proof: str | None = Field(default=None, max_length=2_000, description="base64 signature of the CSR DER by the current key (file renewal)")
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field(max_length=32)
+
+
+class CloudSignIn(BaseModel):
+    pin: str = Field(max_length=16)
+    data_b64: str = Field(max_length=1_000_000)
+    attached: bool = False
+
+
+def _b64(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{field} is not valid base64", field=field) from None
+
+
+def _hex(text: str, field: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InvalidInput(f"{field} is not valid hex", field=field) from None
+
+
+@router.post("/me/applications", status_code=201, summary="Apply for a certificate (인증서 신청), reissue, renew or register")
+def open_application(body: ApplicationIn, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    view = runtime.lifecycle.open_application(
+        member.member_id, body.kind, product=body.product, reason=body.reason, target_serial=body.serial, actor=member.actor
+    )
+    return view.as_json()
+
+
+@router.get("/me/applications/{application_id}", summary="One of my applications")
+def get_application(application_id: int, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.lifecycle.application(application_id, member_id=member.member_id).as_json()
+
+
+@router.post("/me/applications/{application_id}/verify", summary="Use this session's identity proofs for the application")
+def verify_application(application_id: int, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    evidence = runtime.registrar.session_evidence(member)
+    result = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)
+    if isinstance(result, Collection):
+        return {
+            "application_id": result.application_id,
+            "status": "verified",
+            "reference_number": result.reference_number,
+            "authorization_code": result.authorization_code,
+        }
+    return result.as_json()
+
+
+@router.post("/me/applications/{application_id}/cancel", summary="Cancel my open application")
+def cancel_application(application_id: int, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.lifecycle.cancel(application_id, actor=member.actor, member_id=member.member_id).as_json()
+
+
+@router.post("/certificates/collect", summary="Collect a certificate with the reference number and authorization code (인증서 다운로드)")
+def collect(body: CollectIn, runtime: RuntimeDep) -> dict[str, Any]:
+    if body.storage == "file":
+        if not body.csr or not body.random_num:
+            raise InvalidInput("file storage needs csr and random_num", field="csr" if not body.csr else "random_num")
+        result = runtime.lifecycle.collect(
+            body.reference_number, body.authorization_code, csr_pem=body.csr.encode(), random_num=_hex(body.random_num, "random_num"),
+            renewal_proof=_b64(body.renewal_proof, "renewal_proof") if body.renewal_proof else None, actor="holder-client",
+        )
+    else:
+        if not body.pin:
+            raise InvalidInput("cloud storage needs a 6-digit PIN", field="pin")
+        result = runtime.lifecycle.collect(body.reference_number, body.authorization_code, pin=body.pin, actor="holder-client")
+    return result.as_json()
+
+
+@router.get("/me/certificates", summary="My certificates")
+def my_certificates(member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return {"certificates": [c.as_json() for c in runtime.lifecycle.certificates_of(member.member_id)]}
+
+
+@router.post("/me/certificates/{serial}/revoke", summary="Revoke my certificate")
+def revoke_mine(serial: str, body: RevokeIn, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    missing = runtime.registrar.policy.missing("revoke", runtime.registrar.session_evidence(member), now=runtime.clock.now())
+    if missing:
+        raise InvalidInput("verify your identity first: still needed " + ", ".join(missing), field="evidence")
+    return runtime.lifecycle.revoke(serial, body.reason, actor=member.actor, member_id=member.member_id).as_json()
+
+
+@router.post("/me/certificates/{serial}/sign", summary="Sign data (CMS) with my cloud certificate, unlocked by its PIN")
+def sign_with_cloud(serial: str, body: CloudSignIn, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    result = runtime.lifecycle.sign_with_cloud(
+        serial, body.pin, _b64(body.data_b64, "data_b64"), member_id=member.member_id, actor=member.actor, detached=not body.attached
+    )
+    return {
+        "signature_b64": base64.b64encode(result.signature_der).decode(),
+        "serial": result.serial,
+        "random_num": result.random_num.hex(),
+        "renewed_serial": result.renewed_serial,
+    }
+
+
+@router.get("/institutions/{code}/certificates", summary="Certificates issued through the institution")
+def institution_certificates(code: str, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return {"certificates": [c.as_json() for c in runtime.lifecycle.certificates_of_institution(operator.institution_id)]}
+
+
+@router.post("/institutions/{code}/certificates/{serial}/revoke", summary="Revoke a certificate issued through the institution")
+def operator_revoke(code: str, serial: str, body: RevokeIn, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.lifecycle.revoke(serial, body.reason, actor=operator.actor, institution_id=operator.institution_id).as_json()
+
+
+@router.post("/institutions/{code}/applications/{application_id}/cancel", summary="Forced cancellation of a pending application")
+def operator_cancel(code: str, application_id: int, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.lifecycle.cancel(application_id, actor=operator.actor, institution_id=operator.institution_id).as_json()

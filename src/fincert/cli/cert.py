@@ -1,0 +1,330 @@
+"""``fincert cert``: issue, reissue, renew, revoke, show, list and register certificates.
+
+The CLI plays both sides of the counter: the institution verifies the member (``--otp`` or
+``--security-card CARD.json``, answered from the card as the holder would), and the holder's
+client generates the key pair locally for file storage, sends only a CSR, and writes an NPKI
+folder or a PKCS#12 file; for cloud storage the key is generated in the vault behind the PIN.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from fincert.cli.output import console, emit
+from fincert.errors import InvalidInput
+from fincert.formats.npki import read_npki_folder, write_npki_folder, write_sign_pri_key
+from fincert.formats.passwords import check_file_password
+from fincert.formats.pkcs12 import write_pkcs12
+from fincert.ra.lifecycle import Collection, IssuedToHolder
+
+cert_app = typer.Typer(help="Certificates: issue, reissue, renew, revoke, show, list, register.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+OtpOpt = Annotated[str | None, typer.Option("--otp", help="The member's current OTP code.")]
+CardOpt = Annotated[Path | None, typer.Option("--security-card", help="The card JSON printed by `member enroll`.")]
+StorageOpt = Annotated[str, typer.Option("--storage", help="file (PC/USB) or cloud.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder to write the key files to (file storage).")]
+PasswordOpt = Annotated[str | None, typer.Option("--password", help="Key file password (10+ chars: letters, digits, symbols).")]
+FormatOpt = Annotated[str, typer.Option("--format", help="npki or pkcs12 (file storage).")]
+PinOpt = Annotated[str | None, typer.Option("--pin", help="6-digit PIN (cloud storage).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cert_app, name="cert")
+    app.command("notify-expiring")(notify_expiring)
+
+
+def _runtime():
+    from fincert.cli.main import runtime
+
+    return runtime()
+
+
+def _prove_identity(rt, member_id: int, otp: str | None, card: Path | None, *, sms_code: str | None = None, email_code: str | None = None) -> list[dict[str, Any]]:
+    if (otp is None) == (card is None):
+        raise InvalidInput("give exactly one of --otp CODE or --security-card CARD.json", field="auth")
+    reg = rt.registrar
+    evidence = [reg.login_at_counter(member_id)]
+    if otp is not None:
+        challenge = reg.start_verification(member_id, "otp", actor="cli")
+        evidence.append(reg.complete_verification(member_id, "otp", challenge.challenge_id, otp, actor="cli"))
+    else:
+        try:
+            cells = json.loads(card.read_text())["cells"]  # type: ignore[union-attr]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InvalidInput("the security card file is not the JSON printed by `member enroll`", field="security-card") from None
+        challenge = reg.start_verification(member_id, "security-card", actor="cli")
+        first, second = challenge.prompt["first_cell"], challenge.prompt["second_cell"]
+        answer = str(cells.get(first, ""))[:2] + str(cells.get(second, ""))[2:]
+        evidence.append(reg.complete_verification(member_id, "security-card", challenge.challenge_id, answer, actor="cli"))
+    for method, code in (("sms", sms_code), ("email", email_code)):
+        if code is not None:
+            evidence.append(reg.complete_pending(member_id, method, code, actor="cli"))
+    return evidence
+
+
+def _as_collection(result: object) -> Collection:
+    if not isinstance(result, Collection):
+        raise InvalidInput("the application did not yield a reference number to collect with", field="application")
+    return result
+
+
+def _check_storage(storage: str, out: Path | None, password: str | None, fmt: str, pin: str | None) -> None:
+    if storage == "file":
+        if out is None or password is None:
+            raise InvalidInput("file storage needs --out DIR and --password PW", field="out" if out is None else "password")
+        if fmt not in ("npki", "pkcs12"):
+            raise InvalidInput("--format must be npki or pkcs12", field="format")
+        check_file_password(password)
+    elif storage == "cloud":
+        if pin is None:
+            raise InvalidInput("cloud storage needs --pin PIN", field="pin")
+    else:
+        raise InvalidInput("--storage must be file or cloud", field="storage")
+
+
+def _new_key_and_csr() -> tuple[rsa.RSAPrivateKey, bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fincert holder")]))
+        .sign(key, hashes.SHA256())
+    )
+    return key, csr.public_bytes(serialization.Encoding.PEM), secrets.token_bytes(20)
+
+
+def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num: bytes, out: Path, password: str, fmt: str) -> list[str]:
+    certificate = result.issued.certificate
+    if fmt == "npki":
+        folder = write_npki_folder(out, rt.settings.ca_name, certificate, write_sign_pri_key(key, password, random_num))
+        return [str(folder / "signCert.der"), str(folder / "signPri.key")]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"fincert-{result.issued.serial}.p12"
+    path.write_bytes(write_pkcs12(key, certificate, result.chain, password, f"fincert {result.issued.serial}"))
+    path.chmod(0o600)
+    return [str(path)]
+
+
+def _collect(rt, collection: Collection, storage: str, out: Path | None, password: str | None, fmt: str, pin: str | None,
+             renewal_key: rsa.RSAPrivateKey | None = None) -> tuple[IssuedToHolder, list[str]]:
+    if storage == "cloud":
+        return rt.lifecycle.collect(collection.reference_number, collection.authorization_code, pin=pin, actor="cli"), []
+    key, csr_pem, random_num = _new_key_and_csr()
+    proof = None
+    if renewal_key is not None:
+        der = x509.load_pem_x509_csr(csr_pem).public_bytes(serialization.Encoding.DER)
+        proof = renewal_key.sign(der, padding.PKCS1v15(), hashes.SHA256())
+    result = rt.lifecycle.collect(
+        collection.reference_number, collection.authorization_code, csr_pem=csr_pem, random_num=random_num,
+        renewal_proof=proof, actor="cli",
+    )
+    return result, _write_files(rt, result, key, random_num, out, password, fmt)  # type: ignore[arg-type]
+
+
+def _issued_json(result: IssuedToHolder, files: list[str]) -> dict[str, Any]:
+    return {
+        "serial": result.issued.serial,
+        "product": result.issued.product,
+        "storage": result.storage,
+        "not_before": result.issued.not_before.isoformat(),
+        "not_after": result.issued.not_after.isoformat(),
+        "files": files,
+        "replaced": result.replaced,
+    }
+
+
+@cert_app.command("issue")
+def cert_issue(
+    member_id: Annotated[int, typer.Argument()],
+    product: Annotated[str, typer.Option("--product")] = "financial",
+    otp: OtpOpt = None,
+    security_card: CardOpt = None,
+    storage: StorageOpt = "file",
+    out: OutOpt = None,
+    password: PasswordOpt = None,
+    fmt: FormatOpt = "npki",
+    pin: PinOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a certificate: apply, verify identity, collect and store (발급)."""
+    _check_storage(storage, out, password, fmt, pin)
+    rt = _runtime()
+    try:
+        app = rt.lifecycle.open_application(member_id, "issue", product=product, actor="cli")
+        try:
+            evidence = _prove_identity(rt, member_id, otp, security_card)
+            collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
+            result, files = _collect(rt, collection, storage, out, password, fmt, pin)
+        except Exception:
+            _cancel_quietly(rt, app.id)
+            raise
+        data = _issued_json(result, files)
+        emit(data, as_json, lambda: console.print(f"Issued {data['product']} certificate {data['serial']} ({storage}), valid until {data['not_after']}"))
+    finally:
+        rt.close()
+
+
+def _cancel_quietly(rt, application_id: int) -> None:
+    """A failed CLI step leaves no open application behind (the holder can simply retry)."""
+    from fincert.errors import FincertError
+
+    try:
+        rt.lifecycle.cancel(application_id, actor="cli")
+    except FincertError:
+        return
+
+
+@cert_app.command("reissue")
+def cert_reissue(
+    member_id: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason", help="lost, forgotten, locked or expired.")] = "lost",
+    otp: OtpOpt = None,
+    security_card: CardOpt = None,
+    sms_code: Annotated[str | None, typer.Option("--sms-code", help="The code sent by `member send-code --channel sms`.")] = None,
+    email_code: Annotated[str | None, typer.Option("--email-code", help="The code sent by `member send-code --channel email`.")] = None,
+    product: Annotated[str, typer.Option("--product")] = "financial",
+    storage: StorageOpt = "file",
+    out: OutOpt = None,
+    password: PasswordOpt = None,
+    fmt: FormatOpt = "npki",
+    pin: PinOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reissue (재발급): identity plus the code sent to the registered phone or e-mail; the old certificate is revoked."""
+    _check_storage(storage, out, password, fmt, pin)
+    if sms_code is None and email_code is None:
+        raise InvalidInput("reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first and pass --sms-code", field="sms-code")
+    rt = _runtime()
+    try:
+        app = rt.lifecycle.open_application(member_id, "reissue", product=product, reason=reason, actor="cli")
+        try:
+            evidence = _prove_identity(rt, member_id, otp, security_card, sms_code=sms_code, email_code=email_code)
+            collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
+            result, files = _collect(rt, collection, storage, out, password, fmt, pin)
+        except Exception:
+            _cancel_quietly(rt, app.id)
+            raise
+        data = {**_issued_json(result, files), "replaced": result.replaced}
+        emit(data, as_json, lambda: console.print(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)"))
+    finally:
+        rt.close()
+
+
+@cert_app.command("renew")
+def cert_renew(
+    key_dir: Annotated[Path | None, typer.Option("--key-dir", help="The NPKI folder of the certificate to renew.")] = None,
+    password: PasswordOpt = None,
+    cloud: Annotated[str | None, typer.Option("--cloud", help="Serial of the cloud certificate to renew.")] = None,
+    pin: PinOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Renew in the last days before expiry, proving possession of the current key (갱신)."""
+    if (key_dir is None) == (cloud is None):
+        raise InvalidInput("give --key-dir DIR --password PW or --cloud SERIAL --pin PIN", field="key-dir")
+    rt = _runtime()
+    try:
+        if key_dir is not None:
+            if password is None:
+                raise InvalidInput("--key-dir needs --password", field="password")
+            certificate, private = read_npki_folder(key_dir, password)
+            serial = format(certificate.serial_number, "x")
+            view = rt.lifecycle.show(serial)
+            app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=serial, actor="cli")
+            collection = _as_collection(rt.lifecycle.verify(app.id, [], actor="cli"))
+            root = key_dir.resolve().parents[3] if len(key_dir.resolve().parents) > 3 else key_dir
+            result, files = _collect(rt, collection, "file", root, password, "npki", None, renewal_key=private.private_key)
+        else:
+            view = rt.lifecycle.show(cloud)  # type: ignore[arg-type]
+            app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=view.serial, actor="cli")
+            collection = _as_collection(rt.lifecycle.verify(app.id, [], actor="cli"))
+            result, files = _collect(rt, collection, "cloud", None, None, "npki", pin)
+        data = _issued_json(result, files)
+        emit(data, as_json, lambda: console.print(f"Renewed: {data['serial']} replaces {data['replaced']}"))
+    finally:
+        rt.close()
+
+
+@cert_app.command("revoke")
+def cert_revoke(
+    serial: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise, superseded, cessationOfOperation.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a certificate (as the CA's administrator)."""
+    rt = _runtime()
+    try:
+        view = rt.lifecycle.revoke(serial, reason, actor="cli")
+        emit(view.as_json(), as_json, lambda: console.print(f"Revoked {view.serial} ({view.revocation_reason})"))
+    finally:
+        rt.close()
+
+
+@cert_app.command("show")
+def cert_show(serial: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Show a certificate's status."""
+    rt = _runtime()
+    try:
+        view = rt.lifecycle.show(serial)
+        emit(view.as_json(), as_json)
+    finally:
+        rt.close()
+
+
+@cert_app.command("list")
+def cert_list(member: Annotated[int, typer.Option("--member")], as_json: JsonOpt = False) -> None:
+    """List a member's certificates."""
+    rt = _runtime()
+    try:
+        views = rt.lifecycle.certificates_of(member)
+
+        def render() -> None:
+            for v in views:
+                console.print(f"{v.serial}  {v.product:9} {v.status:8} until {v.not_after:%Y-%m-%d}  {v.storage or ''}")
+
+        emit({"certificates": [v.as_json() for v in views]}, as_json, render)
+    finally:
+        rt.close()
+
+
+@cert_app.command("register")
+def cert_register(
+    serial: Annotated[str, typer.Argument()],
+    institution: Annotated[str, typer.Option("--institution")],
+    otp: OtpOpt = None,
+    security_card: CardOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a financial certificate for use at another institution (타기관 인증서 등록)."""
+    rt = _runtime()
+    try:
+        view = rt.lifecycle.show(serial)
+        person = rt.registrar.person_index(view.member_id)
+        member_id = rt.registrar.member_of_person_at(person, institution)
+        app = rt.lifecycle.open_application(member_id, "register", target_serial=view.serial, actor="cli")
+        try:
+            done = rt.lifecycle.verify(app.id, _prove_identity(rt, member_id, otp, security_card), actor="cli")
+        except Exception:
+            _cancel_quietly(rt, app.id)
+            raise
+        data = {"serial": view.serial, "institution": institution.upper(), "member_id": member_id, "status": getattr(done, "status", "completed")}
+        emit(data, as_json, lambda: console.print(f"Registered {view.serial} at {institution.upper()}"))
+    finally:
+        rt.close()
+
+
+def notify_expiring(as_json: JsonOpt = False) -> None:
+    """Send expiry notices (30, 7, 1 days before), each once."""
+    rt = _runtime()
+    try:
+        sent = rt.lifecycle.notify_expiring()
+        emit({"sent": sent, "count": len(sent)}, as_json, lambda: console.print(f"Sent {len(sent)} expiry notices"))
+    finally:
+        rt.close()

@@ -1,0 +1,117 @@
+"""``fincert cert`` as a user runs it: NPKI/PKCS#12 files, cloud keys, reissue, renew, revoke."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+
+import pytest
+
+from fincert.formats.npki import read_npki_folder
+
+PASSWORD = "Passw0rd!23"
+
+
+@pytest.fixture
+def home(cli, tmp_path):
+    home = tmp_path / "home"
+    # A 20-day joint profile puts new joint certificates inside the renewal window at once.
+    assert cli(["init", "--demo"], home).returncode == 0
+    for code, rrn in (("HANBIT", "900101-1234567"), ("NURI", "900101-1234567")):
+        result = cli(["member", "register", "--institution", code, "--name", "홍길동", "--rrn", rrn,
+                      "--phone", "010-1234-5678", "--email", "hong@example.com", "--json"], home)
+        assert result.returncode == 0, result.stderr
+    for member in ("1", "2"):
+        card = cli(["member", "enroll", member, "--method", "security-card", "--json"], home)
+        (tmp_path / f"card{member}.json").write_text(card.stdout)
+    return home
+
+
+def run_json(cli, args, home, **kw):
+    result = cli(args + ["--json"], home, **kw)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def sms_code(home) -> str:
+    with sqlite3.connect(home / "fincert.db") as conn:
+        text = conn.execute("SELECT text FROM outbox_messages ORDER BY id DESC LIMIT 1").fetchone()[0]
+    return re.search(r"\[(\d{6})\]", text).group(1)
+
+
+def test_issue_npki_then_reissue_to_cloud_then_register(cli, home, tmp_path):
+    card = str(tmp_path / "card1.json")
+    issued = run_json(cli, ["cert", "issue", "1", "--security-card", card, "--storage", "file", "--out", str(tmp_path / "usb"), "--password", PASSWORD], home)
+    assert set(issued) >= {"serial", "product", "storage", "not_before", "not_after", "files"}
+    assert issued["storage"] == "file" and len(issued["files"]) == 2
+    cert_dir = tmp_path / "usb" / "NPKI" / "fincert" / "USER"
+    (folder,) = list(cert_dir.iterdir())
+    certificate, key = read_npki_folder(folder, PASSWORD)
+    assert format(certificate.serial_number, "x") == issued["serial"] and len(key.random_num) == 20
+
+    second = cli(["cert", "issue", "1", "--security-card", card, "--storage", "cloud", "--pin", "482916"], home)
+    assert second.returncode == 1 and "reissue" in second.stderr and "register" in second.stderr
+
+    no_code = cli(["cert", "reissue", "1", "--security-card", card, "--storage", "cloud", "--pin", "482916"], home)
+    assert no_code.returncode == 1 and "send-code" in no_code.stderr
+    assert cli(["member", "send-code", "1", "--channel", "sms"], home).returncode == 0
+    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", card, "--reason", "lost", "--sms-code", sms_code(home),
+                              "--storage", "cloud", "--pin", "482916"], home)
+    assert reissued["replaced"] == issued["serial"] and reissued["serial"] != issued["serial"]
+    old = run_json(cli, ["cert", "show", issued["serial"]], home)
+    assert old["status"] == "revoked" and old["revocation_reason"] == "keyCompromise"
+    assert set(old) >= {"serial", "status", "revocation_reason", "product", "member_id", "institution", "not_before", "not_after"}
+
+    registered = run_json(cli, ["cert", "register", reissued["serial"], "--institution", "NURI", "--security-card", str(tmp_path / "card2.json")], home)
+    assert registered["institution"] == "NURI"
+    listed = run_json(cli, ["cert", "list", "--member", "2"], home)
+    assert [c["serial"] for c in listed["certificates"]] == [reissued["serial"]]
+
+    revoked = run_json(cli, ["cert", "revoke", reissued["serial"], "--reason", "cessationOfOperation"], home)
+    assert revoked["status"] == "revoked"
+
+
+def test_pkcs12_opens_with_openssl_and_renew_from_npki(cli, home, tmp_path):
+    env = {"FINCERT_JOINT_VALIDITY_DAYS": "20"}
+    card = str(tmp_path / "card1.json")
+    p12 = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", card, "--storage", "file",
+                         "--out", str(tmp_path / "pc"), "--password", PASSWORD, "--format", "pkcs12"], home, env=env)
+    (path,) = p12["files"]
+    opened = subprocess.run(["openssl", "pkcs12", "-in", path, "-passin", f"pass:{PASSWORD}", "-nokeys", "-clcerts"],
+                            capture_output=True, text=True)
+    assert opened.returncode == 0 and "BEGIN CERTIFICATE" in opened.stdout
+    # A second joint certificate in an NPKI folder, renewed by proving possession of its key.
+    npki = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", card, "--storage", "file",
+                          "--out", str(tmp_path / "usb"), "--password", PASSWORD], home, env=env)
+    folder = str(tmp_path / "usb" / "NPKI" / "fincert" / "USER" / npki["files"][0].split("/USER/")[1].split("/")[0])
+    renewed = run_json(cli, ["cert", "renew", "--key-dir", folder, "--password", PASSWORD], home, env=env)
+    assert renewed["replaced"] == npki["serial"]
+    assert run_json(cli, ["cert", "show", npki["serial"]], home)["revocation_reason"] == "superseded"
+    wrong = cli(["cert", "renew", "--key-dir", folder, "--password", "Wr0ng-pass!!"], home, env=env)
+    assert wrong.returncode == 1 and "password" in wrong.stderr
+
+
+def test_bad_input_is_one_line_and_changes_nothing(cli, home, tmp_path):
+    card = str(tmp_path / "card1.json")
+    cases = [
+        ["cert", "issue", "1", "--security-card", card, "--storage", "file", "--out", str(tmp_path / "x"), "--password", "short"],
+        ["cert", "issue", "1", "--security-card", card, "--storage", "cloud", "--pin", "123456"],
+        ["cert", "issue", "1", "--security-card", card, "--storage", "cloud", "--pin", "900101"],
+        ["cert", "issue", "1", "--otp", "000000", "--storage", "cloud", "--pin", "482916"],
+        ["cert", "issue", "1", "--storage", "cloud", "--pin", "482916"],
+        ["cert", "issue", "1", "--security-card", str(tmp_path / "missing.json"), "--storage", "cloud", "--pin", "482916"],
+        ["cert", "revoke", "abcdef", "--reason", "keyCompromise"],
+        ["cert", "show", "not-hex"],
+    ]
+    for args in cases:
+        result = cli(args, home)
+        assert result.returncode != 0, args
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("fincert: error:"), (args, result.stderr)
+        assert "482916" not in result.stderr and "Traceback" not in result.stderr
+    assert run_json(cli, ["cert", "list", "--member", "1"], home)["certificates"] == []
+    # Nothing is left half-done: the next proper issuance works.
+    ok = run_json(cli, ["cert", "issue", "1", "--security-card", card, "--storage", "cloud", "--pin", "482916"], home)
+    assert ok["storage"] == "cloud"
