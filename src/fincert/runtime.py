@@ -27,6 +27,7 @@ from fincert.storage.db import Database
 
 if TYPE_CHECKING:
     from fincert.keys.vault import CloudKeyVault
+    from fincert.ra.lifecycle import CertificateLifecycle
     from fincert.ra.registrar import Registrar
     from fincert.sign.service import ElectronicSignatures, TimeStampService
 
@@ -45,6 +46,22 @@ class Runtime:
     @property
     def home(self) -> Path:
         return self.settings.resolved_home
+
+    @functools.cached_property
+    def lifecycle(self) -> "CertificateLifecycle":
+        from fincert.ra.lifecycle import CertificateLifecycle
+
+        s = self.settings
+        return CertificateLifecycle(
+            self.db,
+            self.clock,
+            self.ca,
+            self.registrar,
+            self.vault,
+            application_ttl=dt.timedelta(minutes=s.application_ttl_minutes),
+            renewal_window=dt.timedelta(days=s.renewal_window_days),
+            cloud_auto_renew=dt.timedelta(days=s.cloud_auto_renew_days),
+        )
 
     @functools.cached_property
     def registrar(self) -> "Registrar":

@@ -13,6 +13,7 @@ import hmac
 from dataclasses import dataclass
 
 from asn1crypto import algos, core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
 from fincert.errors import InvalidInput
@@ -172,3 +173,40 @@ def vid_matches(certificate: x509.Certificate, idn: str, random_num: bytes) -> b
         return False
     expected = compute_vid(idn, random_num, identify_data.hash_algorithm)
     return hmac.compare_digest(expected, identify_data.vid)
+
+
+# --- identifyData for asn1crypto (and so pyhanko-certvalidator) ------------------------------
+
+
+class _VidUserInfo(core.Sequence):
+    _fields = [("type", core.ObjectIdentifier), ("value", core.Any)]
+    _oid_pair = ("type", "value")
+    _oid_specs = {VID_OID: _Vid}
+
+
+class _VidUserInfos(core.SequenceOf):
+    _child_spec = _VidUserInfo
+
+
+class _IdentifyDataValue(core.Sequence):
+    _fields = [("real_name", core.UTF8String), ("user_infos", _VidUserInfos)]
+
+
+def _teach_asn1crypto_identify_data() -> None:
+    """Give asn1crypto the structure of the KISA identifyData otherName.
+
+    pyhanko-certvalidator reads every subjectAltName as ``.native`` while checking name
+    constraints; asn1crypto's ``AnotherName.value`` is an untyped ``Any``, and its generic
+    parse refuses the context-tagged ``[0] EXPLICIT`` VID inside, so every certificate with a
+    VID failed path validation. ``_oid_specs`` is asn1crypto's own registry for typed values.
+    """
+    another_name = asn1_x509.AnotherName
+    if getattr(another_name, "_oid_specs", None) and IDENTIFY_DATA_OID in another_name._oid_specs:
+        return
+    another_name._oid_pair = ("type_id", "value")
+    another_name._oid_specs = {**(getattr(another_name, "_oid_specs", None) or {}), IDENTIFY_DATA_OID: _IdentifyDataValue}
+    # asn1crypto caches a class's field layout on first use; recompute it with the OID pair.
+    another_name()._setup()
+
+
+_teach_asn1crypto_identify_data()

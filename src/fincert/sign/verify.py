@@ -39,6 +39,7 @@ from pyhanko.sign.validation.status import SignatureStatus, TimestampSignatureSt
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.path import ValidationPath
 
+import fincert.formats.vid  # noqa: F401 - teaches asn1crypto the identifyData otherName (VID)
 from fincert.errors import InvalidInput
 from fincert.sign._sync import run_coroutine
 from fincert.sign.raw_signer import to_asn1_certificate

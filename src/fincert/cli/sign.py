@@ -1,0 +1,136 @@
+"""`fincert sign` and `fincert verify`: electronic signatures from the command line.
+
+``sign`` opens the holder's key where it is kept (an NPKI certificate folder, a PKCS#12 file,
+or a cloud key behind its PIN) and writes a DER CMS signature, time-stamped on request by a
+TSA URL or this deployment's own TSA (``--tsa local``). ``verify`` checks a signature against
+this deployment's root and certificate status; it exits 0 only for a valid signature.
+
+Secrets may come from the environment instead of the command line (where other users can
+see them in the process list): ``FINCERT_SIGN_PASSWORD``, ``FINCERT_SIGN_PIN``,
+``FINCERT_VERIFY_RRN``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fincert.cli.output import console, emit
+from fincert.errors import InvalidInput, NotFound
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{what} {path} is a folder, not a file") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def sign(
+    input_file: Annotated[Path, typer.Option("--in", help="The file to sign.")],
+    output: Annotated[Path, typer.Option("--out", help="Where to write the DER CMS signature.")],
+    key_dir: Annotated[
+        Path | None, typer.Option("--key-dir", help="NPKI certificate folder (signCert.der + signPri.key).")
+    ] = None,
+    p12: Annotated[Path | None, typer.Option("--p12", help="PKCS#12 file with the key and certificate.")] = None,
+    cloud: Annotated[str | None, typer.Option("--cloud", help="Serial of a financial certificate in the cloud vault.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="FINCERT_SIGN_PASSWORD", help="Password of the NPKI key or PKCS#12 file."),
+    ] = None,
+    pin: Annotated[str | None, typer.Option("--pin", envvar="FINCERT_SIGN_PIN", help="6-digit PIN of the cloud key.")] = None,
+    attached: Annotated[bool, typer.Option("--attached", help="Put the content inside the signature.")] = False,
+    pss: Annotated[bool, typer.Option("--pss", help="Sign with RSASSA-PSS instead of PKCS#1 v1.5.")] = False,
+    tsa: Annotated[
+        str | None, typer.Option("--tsa", help="Time-stamp the signature: a TSA URL, or 'local' for this deployment's TSA.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a file with a CMS (RFC 5652) signature."""
+    from fincert.cli.main import runtime
+
+    chosen = [name for name, value in (("--key-dir", key_dir), ("--p12", p12), ("--cloud", cloud)) if value is not None]
+    if len(chosen) != 1:
+        raise InvalidInput("choose exactly one key: --key-dir, --p12 or --cloud")
+    if cloud is not None and not pin:
+        raise InvalidInput("--cloud needs --pin (or FINCERT_SIGN_PIN)")
+    if cloud is None and not password:
+        raise InvalidInput(f"{chosen[0]} needs --password (or FINCERT_SIGN_PASSWORD)")
+    content = _read_file(input_file, "input file")
+    if not output.parent.is_dir():
+        raise InvalidInput(f"the folder of --out {output} does not exist")
+
+    rt = runtime()
+    try:
+        signing = rt.signatures.signing
+        if key_dir is not None:
+            key = signing.npki_key(key_dir, password or "")
+        elif p12 is not None:
+            key = signing.pkcs12_key(_read_file(p12, "PKCS#12 file"), password or "")
+        else:
+            key = signing.cloud_key(cloud or "", pin or "")
+        document = signing.sign(content, key, attached=attached, pss=pss, tsa=tsa)
+        output.write_bytes(document.signature_der)
+        data = {"signature": str(output), **document.as_json()}
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                f"Signed {input_file} -> {output}\n  signer: {document.signer_subject}"
+                + (f"\n  time-stamp: {data['timestamp']}" if document.timestamp else "")
+                + (f"\n  randomNum: {data['random_num']}" if document.random_num else ""),
+                markup=False,
+            ),
+        )
+    finally:
+        rt.close()
+
+
+def verify(
+    signature: Annotated[Path, typer.Option("--signature", help="The DER CMS signature.")],
+    input_file: Annotated[
+        Path | None, typer.Option("--in", help="The signed file (not needed for an attached signature).")
+    ] = None,
+    rrn: Annotated[
+        str | None,
+        typer.Option("--rrn", envvar="FINCERT_VERIFY_RRN", help="Holder's resident number, for the VID check."),
+    ] = None,
+    random_num: Annotated[
+        str | None, typer.Option("--random-num", help="The holder's randomNum (hex), for the VID check.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a CMS signature: integrity, signer, path, status at signing time, time-stamp, VID."""
+    from fincert.cli.main import runtime
+
+    signature_der = _read_file(signature, "signature file")
+    content = _read_file(input_file, "input file") if input_file is not None else None
+    rt = runtime()
+    try:
+        verification = rt.signatures.verifier.verify(signature_der, content, rrn=rrn, random_num_hex=random_num)
+    finally:
+        rt.close()
+    data = verification.as_json()
+
+    def render() -> None:
+        console.print("VALID" if data["valid"] else f"INVALID: {data['failure']}", markup=False)
+        for key in ("signer", "signed_at", "timestamp", "certificate_status", "non_repudiation", "vid_match"):
+            console.print(f"  {key}: {data[key]}", markup=False)
+        console.print(f"  path: {' <- '.join(data['path'])}", markup=False)
+
+    emit(data, as_json, render)
+    if not verification.valid:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sign")(sign)
+    app.command("verify")(verify)

@@ -1,0 +1,809 @@
+"""The signature services of a deployment: its TSA, signing, verification and an example bank.
+
+Owns composing the pure ``fincert.sign`` modules with storage and the CA:
+
+- ``TimeStampService``: the RFC 3161 authority at ``FINCERT_PUBLIC_URL/tsa``. Its certificate
+  (critical EKU id-kp-timeStamping, under the root) is issued through the CA on first use; its
+  serial numbers come from a database counter advanced with one ``UPDATE ... RETURNING`` per
+  token, so they are unique and strictly increasing across processes.
+- ``StoredCertificateStatus``: a ``RevocationSource`` answering from the certificates table
+  (status, revocation time and reason of fincert-issued certificates) and the authorities
+  table (the service's own CA, TSA and OCSP certificates).
+- ``SigningService``: opens a holder's key in any custody (NPKI folder, PKCS#12 file, cloud
+  vault behind a PIN) and makes a CMS signature, time-stamped on request.
+- ``SignatureVerifier``: judges a signature against the deployment's root, with status from
+  the database, and confirms the holder's resident number through the VID when asked.
+- ``RelyingParty``: the example bank: challenge login and signed transfer orders kept as
+  evidence records.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fincert.ca.authority import CertificateAuthority, Hierarchy, normalize_serial
+from fincert.clock import Clock
+from fincert.config import EXAMPLE_OID_ARC, FINCERT_OID_ARC
+from fincert.errors import (
+    ConfigurationError,
+    FincertError,
+    InvalidInput,
+    NotFound,
+    PolicyViolation,
+    VerificationFailed,
+)
+from fincert.formats.npki import read_npki_folder
+from fincert.formats.pkcs12 import read_pkcs12
+from fincert.formats.vid import vid_matches
+from fincert.keys.backend import KeyType
+from fincert.keys.software import EncryptedFileKeyBackend
+from fincert.ra.identity import parse_rrn
+from fincert.sign.cms import sign_cms_with, timestamper_for_url
+from fincert.sign.raw_signer import PrivateKeySigner, RawSigner
+from fincert.sign.tsa import InProcessTimeStamper, TimeStampAuthority
+from fincert.sign.verify import CertificateStatus, SignatureReport, verify_cms
+from fincert.storage import audit
+from fincert.storage.db import Database
+from fincert.storage.models import Authority, Certificate
+from fincert.storage.models_sign import RelyingPartyChallenge, SignatureEvidence, TsaSerialCounter
+
+if TYPE_CHECKING:
+    from fincert.keys.vault import CloudKeyVault
+
+
+
+# --- the time-stamp authority ------------------------------------------------------------------
+
+
+class TimeStampSettings(BaseSettings):
+    """TSA settings from ``FINCERT_TSA_*``: policy OID, accuracy, certificate lifetime."""
+
+    model_config = SettingsConfigDict(env_prefix="FINCERT_TSA_", extra="ignore")
+
+    #: Arcs must fit 32 bits: pkilint's decoder and some openssl builds refuse larger ones.
+    policy_oid: str = f"{FINCERT_OID_ARC}.2.1"
+    accuracy_seconds: int = Field(default=1, ge=1, le=3600)
+    certificate_validity_days: int = Field(default=5 * 365, ge=1, le=20 * 365)
+
+
+TSA_COUNTER = "tsa"
+_counters = TsaSerialCounter.__table__
+_ADVANCE_SERIAL = (
+    update(_counters)
+    .where(_counters.c.name == TSA_COUNTER)
+    .values(last_serial=_counters.c.last_serial + 1)
+    .returning(_counters.c.last_serial)
+)
+
+
+class TimeStampService:
+    """The deployment's RFC 3161 time-stamp authority.
+
+    ``respond`` never raises for what a client sent: malformed or unacceptable requests get a
+    rejection ``TimeStampResp`` (see ``fincert.sign.tsa``). The TSA certificate is issued by
+    the CA the first time a token is needed, or again when the active one has expired.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        ca: CertificateAuthority,
+        keys: EncryptedFileKeyBackend,
+        clock: Clock,
+        settings: TimeStampSettings,
+        *,
+        key_type: KeyType,
+        organization: str,
+        production: bool = False,
+    ) -> None:
+        if production and settings.policy_oid.startswith(EXAMPLE_OID_ARC):
+            raise ConfigurationError("production mode needs FINCERT_TSA_POLICY_OID set to your own policy OID")
+        self._db = db
+        self._ca = ca
+        self._keys = keys
+        self._clock = clock
+        self._settings = settings
+        self._key_type = key_type
+        self._organization = organization
+        self._lock = threading.Lock()
+        self._authority: TimeStampAuthority | None = None
+        self._certificate: x509.Certificate | None = None
+        self._counter_ready = False
+
+    @property
+    def policy_oid(self) -> str:
+        return self._settings.policy_oid
+
+    def respond(self, request_der: bytes) -> bytes:
+        """Answer one DER TimeStampReq with a DER TimeStampResp."""
+        return self.authority().respond(request_der)
+
+    def timestamper(self) -> TimeStamper:
+        """A pyHanko ``TimeStamper`` that asks this TSA in-process (for ``sign_cms``)."""
+        return InProcessTimeStamper(self.authority())
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        self.authority()
+        assert self._certificate is not None
+        return self._certificate
+
+    def authority(self) -> TimeStampAuthority:
+        now = self._clock.now()
+        authority = self._authority
+        if authority is not None and self._certificate is not None and self._certificate.not_valid_after_utc > now:
+            return authority
+        with self._lock:
+            if self._authority is None or self._certificate is None or self._certificate.not_valid_after_utc <= now:
+                self._ensure_counter()
+                certificate, label = self._tsa_certificate(now)
+                self._authority = TimeStampAuthority(
+                    certificate,
+                    [],
+                    self._keys.private_key_for_library(label),
+                    self._settings.policy_oid,
+                    self._settings.accuracy_seconds,
+                    self._clock,
+                    self.next_serial,
+                )
+                self._certificate = certificate
+            return self._authority
+
+    def _tsa_certificate(self, now: dt.datetime) -> tuple[x509.Certificate, str]:
+        active = self._ca.active_service_certificate("tsa")
+        # A certificate within a day of its end is replaced, so tokens never outlive their signer's
+        # certificate by accident at the boundary.
+        if active is not None and active[1].not_valid_after_utc > now + dt.timedelta(days=1) and self._keys.exists(active[2]):
+            return active[1], active[2]
+        _, certificate, label = self._ca.issue_service_certificate(
+            "tsa",
+            key_type=self._key_type,
+            validity=dt.timedelta(days=self._settings.certificate_validity_days),
+            common_name=f"{self._organization} Time-Stamp Authority",
+        )
+        return certificate, label
+
+    def _ensure_counter(self) -> None:
+        if self._counter_ready:
+            return
+        dialect = self._db.dialect
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(_counters).values(name=TSA_COUNTER, last_serial=0).on_conflict_do_nothing()
+        with self._db.engine.begin() as connection:
+            connection.execute(statement)
+        self._counter_ready = True
+
+    def next_serial(self) -> int:
+        """Take the next serial: one committed ``UPDATE ... RETURNING`` (a row lock on PostgreSQL,
+        the database write lock on SQLite), so no two tokens share one, across processes."""
+        self._ensure_counter()
+        with self._db.engine.begin() as connection:
+            return int(connection.execute(_ADVANCE_SERIAL).scalar_one())
+
+
+# --- certificate status from storage -----------------------------------------------------------
+
+#: RFC 5280 reason names as stored (``va.reasons``) -> asn1crypto's names used by ``sign.verify``.
+_REASON_NAMES = {
+    "unspecified": "unspecified",
+    "keyCompromise": "key_compromise",
+    "cACompromise": "ca_compromise",
+    "affiliationChanged": "affiliation_changed",
+    "superseded": "superseded",
+    "cessationOfOperation": "cessation_of_operation",
+    "certificateHold": "certificate_hold",
+    "privilegeWithdrawn": "privilege_withdrawn",
+    "aACompromise": "aa_compromise",
+}
+
+_certificates = Certificate.__table__
+_STATUS_BY_SERIAL = select(
+    _certificates.c.der, _certificates.c.status, _certificates.c.revoked_at, _certificates.c.revocation_reason
+).where(_certificates.c.serial == bindparam("serial"))
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    # SQLite hands back naive datetimes; everything fincert stores is UTC.
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+
+
+class StoredCertificateStatus:
+    """A ``RevocationSource`` over this deployment's database.
+
+    End-entity certificates are looked up by serial in ``certificates`` and must match the
+    stored DER; the service's own CA, TSA and OCSP certificates (``authorities``) are good.
+    Anything else is ``unknown``: this CA cannot speak for it.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._authority_ders: frozenset[bytes] = frozenset()
+        self._lock = threading.Lock()
+
+    def status(self, cert: x509.Certificate, issuer: x509.Certificate) -> CertificateStatus:
+        der = cert.public_bytes(serialization.Encoding.DER)
+        # The service's own certificates are on every path: answer them from memory.
+        if der in self._authority_ders:
+            return CertificateStatus("good")
+        with self._db.engine.connect() as connection:
+            row = connection.execute(_STATUS_BY_SERIAL, {"serial": format(cert.serial_number, "x")}).first()
+        if row is not None and row.der == der and row.status == "issued":
+            if row.revoked_at is not None:
+                return CertificateStatus(
+                    "revoked",
+                    revoked_at=_utc(row.revoked_at),
+                    reason=_REASON_NAMES.get(row.revocation_reason or "", "unspecified"),
+                )
+            return CertificateStatus("good")
+        if der in self._reload_authorities():
+            return CertificateStatus("good")
+        return CertificateStatus("unknown")
+
+    def _reload_authorities(self) -> frozenset[bytes]:
+        with self._db.reader() as session:
+            ders = frozenset(session.execute(select(Authority.certificate_der)).scalars())
+        with self._lock:
+            self._authority_ders = ders
+        return ders
+
+
+# --- signing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A holder's key, opened: what signs, its certificate, the CA certificates to embed."""
+
+    signer: RawSigner
+    certificate: x509.Certificate
+    chain: list[x509.Certificate]
+    #: The NPKI ``randomNum`` (the VID secret the holder may hand to a relying party).
+    random_num: bytes | None
+    custody: str  # npki | pkcs12 | cloud
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    signature_der: bytes
+    signer_subject: str
+    signer_serial: str
+    random_num: bytes | None
+    timestamp: dt.datetime | None
+    attached: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "signer": self.signer_subject,
+            "signer_serial": self.signer_serial,
+            "random_num": self.random_num.hex() if self.random_num is not None else None,
+            "timestamp": self.timestamp.isoformat() if self.timestamp is not None else None,
+            "attached": self.attached,
+        }
+
+
+class SigningService:
+    """Opens a holder's key wherever it is kept and makes CMS signatures with it."""
+
+    def __init__(
+        self,
+        ca: CertificateAuthority,
+        clock: Clock,
+        tsa: Callable[[], TimeStampService],
+        cloud_keys: Callable[[str, str], tuple[RawSigner, x509.Certificate]] | None = None,
+    ) -> None:
+        self._ca = ca
+        self._clock = clock
+        self._tsa = tsa
+        self._cloud_keys = cloud_keys
+
+    # Keys ------------------------------------------------------------------------------------
+
+    def npki_key(self, cert_dir: Path, password: str) -> SigningKey:
+        """The key in an NPKI certificate folder (``signCert.der`` + ``signPri.key``, any form)."""
+        if not Path(cert_dir).is_dir():
+            raise NotFound("the NPKI certificate folder does not exist")
+        certificate, private = read_npki_folder(Path(cert_dir), password)
+        key = private.private_key
+        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise InvalidInput("the NPKI key is neither RSA nor EC")
+        return SigningKey(PrivateKeySigner(key), certificate, self._chain_for(certificate, []), private.random_num, "npki")
+
+    def pkcs12_key(self, data: bytes, password: str) -> SigningKey:
+        """The key in a PKCS#12 file; the file's CA certificates are embedded too."""
+        key, certificate, others = read_pkcs12(data, password)
+        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise InvalidInput("the PKCS#12 key is neither RSA nor EC")
+        return SigningKey(PrivateKeySigner(key), certificate, self._chain_for(certificate, others), None, "pkcs12")
+
+    def cloud_key(self, serial: str, pin: str) -> SigningKey:
+        """A financial certificate's cloud key, unlocked by its PIN (the vault counts failures)."""
+        if self._cloud_keys is None:
+            raise ConfigurationError("this deployment has no cloud key vault")
+        signer, certificate = self._cloud_keys(serial, pin)
+        return SigningKey(signer, certificate, self._chain_for(certificate, []), None, "cloud")
+
+    def _chain_for(self, certificate: x509.Certificate, given: list[x509.Certificate]) -> list[x509.Certificate]:
+        chain = [c for c in given if c != certificate]
+        try:
+            hierarchy: Hierarchy | None = self._ca.hierarchy()
+        except NotFound:
+            hierarchy = None
+        if hierarchy is not None and certificate.issuer == hierarchy.issuing.subject and hierarchy.issuing not in chain:
+            chain.append(hierarchy.issuing)
+        return chain
+
+    # Signing ---------------------------------------------------------------------------------
+
+    def timestamper(self, tsa: str | None) -> TimeStamper | None:
+        """``None``: no time-stamp; ``local``: this deployment's TSA in-process; else an http(s) URL."""
+        if tsa is None or tsa == "":
+            return None
+        if tsa == "local":
+            return self._tsa().timestamper()
+        if not tsa.startswith(("http://", "https://")):
+            raise InvalidInput("the TSA must be an http(s) URL or 'local'", field="tsa")
+        return timestamper_for_url(tsa)
+
+    def sign(
+        self,
+        content: bytes,
+        key: SigningKey,
+        *,
+        attached: bool = False,
+        pss: bool = False,
+        tsa: str | None = None,
+    ) -> SignedDocument:
+        """A CMS SignedData over ``content``; with ``tsa``, a signature time-stamp is added."""
+        timestamper = self.timestamper(tsa)
+        if pss and not isinstance(key.certificate.public_key(), rsa.RSAPublicKey):
+            raise InvalidInput("RSASSA-PSS needs an RSA key", field="pss")
+        try:
+            signature = sign_cms_with(
+                content,
+                raw_signer=key.signer,
+                certificate=key.certificate,
+                chain=key.chain,
+                detached=not attached,
+                pss=pss,
+                timestamper=timestamper,
+                signing_time=self._clock.now(),
+            )
+        except TimestampRequestError:
+            raise InvalidInput("the time-stamp authority did not grant a time-stamp", field="tsa") from None
+        except FincertError:
+            raise
+        except (OSError, ValueError) as exc:
+            if timestamper is not None and not isinstance(timestamper, InProcessTimeStamper):
+                raise InvalidInput("could not obtain a time-stamp from the TSA", field="tsa") from exc
+            raise
+        return SignedDocument(
+            signature_der=signature,
+            signer_subject=key.certificate.subject.rfc4514_string(),
+            signer_serial=format(key.certificate.serial_number, "x"),
+            random_num=key.random_num,
+            timestamp=signature_timestamp_time(signature),
+            attached=attached,
+        )
+
+
+def signature_timestamp_time(signature_der: bytes) -> dt.datetime | None:
+    """genTime of the first signature time-stamp on a CMS signature (unchecked), or ``None``."""
+    try:
+        signer_info = asn1_cms.ContentInfo.load(signature_der)["content"]["signer_infos"][0]
+        unsigned = signer_info["unsigned_attrs"]
+        if isinstance(unsigned, asn1_core.Void):
+            return None
+        for attribute in unsigned:
+            if attribute["type"].native == "signature_time_stamp_token":
+                token = attribute["values"][0]
+                return token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return None
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.timezone.utc).isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A ``SignatureReport`` plus the VID check, in the documented JSON shape."""
+
+    report: SignatureReport
+    #: ``None`` when no resident number was given; ``False`` also when the certificate has no VID.
+    vid_match: bool | None
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+    def as_json(self) -> dict[str, Any]:
+        report = self.report
+        timestamp = report.timestamp
+        return {
+            "valid": report.valid,
+            "failure": report.failure,
+            "signer": report.signer_subject,
+            "signer_serial": report.signer_serial_hex,
+            "signed_at": _iso(report.signed_at),
+            "timestamp": _iso(timestamp.gen_time) if timestamp is not None else None,
+            "timestamp_valid": timestamp.valid if timestamp is not None else None,
+            "timestamp_authority": timestamp.tsa_subject if timestamp is not None else None,
+            "certificate_status": report.certificate_status,
+            "revocation_time": _iso(report.revocation_time),
+            "revocation_reason": report.revocation_reason,
+            "judged_at": _iso(report.judged_at),
+            "intact": report.intact,
+            "signature_ok": report.signature_ok,
+            "trusted": report.trusted,
+            "path": report.path,
+            "non_repudiation": report.non_repudiation,
+            "vid_match": self.vid_match,
+        }
+
+
+class SignatureVerifier:
+    """Verifies signatures the way this deployment's relying parties should.
+
+    Trust root: the deployment's root CA. Status: ``StoredCertificateStatus``. The judgement
+    time is the valid signature time-stamp's genTime, else now (see ``fincert.sign.verify``).
+    """
+
+    def __init__(self, ca: CertificateAuthority, status: StoredCertificateStatus, clock: Clock) -> None:
+        self._ca = ca
+        self._status = status
+        self._clock = clock
+
+    def verify(
+        self,
+        signature_der: bytes,
+        content: bytes | None,
+        *,
+        rrn: str | None = None,
+        random_num_hex: str | None = None,
+    ) -> Verification:
+        """Verify; with ``rrn`` and ``random_num_hex`` also check the certificate's VID.
+
+        Raises ``InvalidInput`` for bytes that are not a CMS signature, a detached signature
+        without content, or a resident number / randomNum that is malformed or given alone.
+        """
+        identity = _vid_inputs(rrn, random_num_hex, self._clock.now().date())
+        report = verify_cms(
+            signature_der,
+            content,
+            trust_roots=[self._ca.hierarchy().root],
+            revocation=self._status,
+            at=self._clock.now(),
+        )
+        vid_match: bool | None = None
+        if identity is not None and report.signer_certificate:
+            digits, random_num = identity
+            vid_match = vid_matches(x509.load_der_x509_certificate(report.signer_certificate), digits, random_num)
+        return Verification(report, vid_match)
+
+
+def _vid_inputs(rrn: str | None, random_num_hex: str | None, today: dt.date) -> tuple[str, bytes] | None:
+    if not rrn and not random_num_hex:
+        return None
+    if not rrn or not random_num_hex:
+        raise InvalidInput("the VID check needs both the resident number and the randomNum", field="rrn" if not rrn else "random_num")
+    digits = parse_rrn(rrn, today=today).digits
+    try:
+        random_num = bytes.fromhex(random_num_hex.strip())
+    except ValueError:
+        raise InvalidInput("randomNum must be 40 hexadecimal digits", field="random_num") from None
+    if len(random_num) != 20:
+        raise InvalidInput("randomNum must be 40 hexadecimal digits", field="random_num")
+    return digits, random_num
+
+
+def decode_base64(text: str | None, field: str) -> bytes | None:
+    """Strict base64 (standard alphabet, padding optional) or ``InvalidInput`` naming ``field``."""
+    if text is None:
+        return None
+    cleaned = "".join(text.split())
+    try:
+        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except ValueError:
+        raise InvalidInput(f"{field} is not base64", field=field) from None
+
+
+# --- the relying party (an example bank) --------------------------------------------------------
+
+CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
+_MAX_AMOUNT = 10**15
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str
+    challenge: bytes
+    expires_at: dt.datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "challenge_id": self.id,
+            "challenge": base64.b64encode(self.challenge).decode(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    id: int
+    kind: str
+    signer: str
+    signer_serial: str
+    content: bytes
+    signature_der: bytes
+    timestamp: dt.datetime | None
+    report: dict[str, Any]
+    created_at: dt.datetime
+
+    def as_json(self) -> dict[str, Any]:
+        try:
+            order: Any = json.loads(self.content)
+        except ValueError:
+            order = None
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "signer": self.signer,
+            "signer_serial": self.signer_serial,
+            "order": order,
+            "content": base64.b64encode(self.content).decode(),
+            "signature": base64.b64encode(self.signature_der).decode(),
+            "timestamp": _iso(self.timestamp),
+            "verification": self.report,
+            "created_at": _iso(self.created_at),
+        }
+
+
+class RelyingParty:
+    """An example bank: logs holders in with a signed challenge and keeps signed transfer orders.
+
+    Login: the holder signs the challenge bytes (CMS, detached or attached) with a fincert
+    certificate; the challenge is single-use and expires after ``CHALLENGE_LIFETIME``.
+    Transfer: the holder signs the order's JSON bytes with a signature time-stamp; the bank
+    verifies it and stores the bytes, signature, time-stamp and report as an evidence record.
+    """
+
+    def __init__(self, db: Database, clock: Clock, verifier: SignatureVerifier) -> None:
+        self._db = db
+        self._clock = clock
+        self._verifier = verifier
+
+    def new_challenge(self) -> Challenge:
+        now = self._clock.now()
+        challenge = Challenge(secrets.token_urlsafe(24), secrets.token_bytes(32), now + CHALLENGE_LIFETIME)
+        with self._db.transaction() as session:
+            session.add(
+                RelyingPartyChallenge(
+                    id=challenge.id, challenge=challenge.challenge, created_at=now, expires_at=challenge.expires_at
+                )
+            )
+        return challenge
+
+    def login(self, challenge_id: str, signature_der: bytes) -> Verification:
+        """Verify a signature over the challenge; consume it; return the verification.
+
+        ``NotFound`` for an unknown, used or expired challenge; ``VerificationFailed`` when the
+        signature is not valid (the challenge then stays usable until it expires).
+        """
+        now = self._clock.now()
+        with self._db.reader() as session:
+            row = session.get(RelyingPartyChallenge, challenge_id)
+            challenge = row.challenge if row is not None and _challenge_open(row, now) else None
+        if challenge is None:
+            raise NotFound("no such challenge, or it was used or has expired", field="challenge_id")
+        # Verified outside the write transaction: it reads certificate status itself, and on
+        # SQLite a second connection cannot begin while this one holds the write lock.
+        verification = self._verifier.verify(signature_der, challenge)
+        if not verification.valid:
+            raise VerificationFailed(f"the signature is not valid: {verification.report.failure}")
+        with self._db.transaction() as session:
+            row = session.execute(
+                select(RelyingPartyChallenge).where(RelyingPartyChallenge.id == challenge_id).with_for_update()
+            ).scalar_one_or_none()
+            # Re-checked under the row lock: two logins racing with one challenge, one wins.
+            if row is None or not _challenge_open(row, now):
+                raise NotFound("no such challenge, or it was used or has expired", field="challenge_id")
+            row.used_at = now
+            audit.append(
+                session,
+                action="rp.login",
+                actor=f"certificate:{verification.report.signer_serial_hex}",
+                subject_type="rp-challenge",
+                subject_id=challenge_id,
+                now=now,
+                details={"signer_serial": verification.report.signer_serial_hex},
+            )
+        return verification
+
+    def accept_transfer(self, content: bytes | None, signature_der: bytes) -> EvidenceRecord:
+        """Verify a signed, time-stamped transfer order and keep it as evidence.
+
+        The order is a JSON object with ``from_account``, ``to_account`` and a positive integer
+        ``amount`` (in won); it may be omitted when the signature encapsulates it.
+        """
+        if content is None:
+            content = _encapsulated_content(signature_der)
+            if content is None:
+                raise InvalidInput("a detached signature needs the order it signs", field="order")
+        _check_transfer_order(content)
+        verification = self._verifier.verify(signature_der, content)
+        report = verification.report
+        if not report.valid:
+            raise VerificationFailed(f"the signature is not valid: {report.failure}")
+        if report.timestamp is None:
+            raise PolicyViolation("a transfer order must carry a signature time-stamp", field="signature")
+        now = self._clock.now()
+        report_json = verification.as_json()
+        with self._db.transaction() as session:
+            row = SignatureEvidence(
+                kind="transfer",
+                signer_subject=report.signer_subject,
+                signer_serial=report.signer_serial_hex,
+                content=content,
+                signature_der=signature_der,
+                timestamp_gen_time=report.timestamp.gen_time,
+                report_json=json.dumps(report_json, ensure_ascii=False),
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            audit.append(
+                session,
+                action="rp.transfer-accepted",
+                actor=f"certificate:{report.signer_serial_hex}",
+                subject_type="signature-evidence",
+                subject_id=str(row.id),
+                now=now,
+                details={"signer_serial": report.signer_serial_hex, "timestamp": _iso(report.timestamp.gen_time)},
+            )
+            return _evidence(row)
+
+    def evidence(self, evidence_id: int) -> EvidenceRecord:
+        with self._db.reader() as session:
+            row = session.get(SignatureEvidence, evidence_id)
+            if row is None:
+                raise NotFound(f"no evidence record {evidence_id}")
+            return _evidence(row)
+
+
+def _challenge_open(row: RelyingPartyChallenge, now: dt.datetime) -> bool:
+    expires_at = _utc(row.expires_at)
+    return row.used_at is None and expires_at is not None and expires_at > now
+
+
+def _evidence(row: SignatureEvidence) -> EvidenceRecord:
+    return EvidenceRecord(
+        id=row.id,
+        kind=row.kind,
+        signer=row.signer_subject,
+        signer_serial=row.signer_serial,
+        content=row.content,
+        signature_der=row.signature_der,
+        timestamp=_utc(row.timestamp_gen_time),
+        report=json.loads(row.report_json),
+        created_at=_utc(row.created_at),  # type: ignore[arg-type]
+    )
+
+
+def _encapsulated_content(signature_der: bytes) -> bytes | None:
+    try:
+        encapsulated = asn1_cms.ContentInfo.load(signature_der)["content"]["encap_content_info"]["content"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("the signature is not a DER CMS SignedData", field="signature") from None
+    if isinstance(encapsulated, asn1_core.Void) or encapsulated.native is None:
+        return None
+    return bytes(encapsulated.native)
+
+
+def _check_transfer_order(content: bytes) -> None:
+    try:
+        order = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the transfer order is not JSON", field="order") from None
+    if not isinstance(order, dict):
+        raise InvalidInput("the transfer order must be a JSON object", field="order")
+    for name in ("from_account", "to_account"):
+        value = order.get(name)
+        if not isinstance(value, str) or not 1 <= len(value.strip()) <= 64:
+            raise InvalidInput(f"the transfer order needs {name}", field=name)
+    amount = order.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_AMOUNT:
+        raise InvalidInput("the transfer amount must be a positive whole number of won", field="amount")
+
+
+# --- the composition ---------------------------------------------------------------------------
+
+
+class ElectronicSignatures:
+    """The deployment's signature services, built once per runtime (``Runtime.signatures``).
+
+    ``vault`` gives the cloud key vault (``fincert.keys.vault.CloudKeyVault``) when a holder
+    signs with a financial certificate; it is asked only then, since building it needs the
+    master key.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        ca: CertificateAuthority,
+        clock: Clock,
+        tsa: Callable[[], TimeStampService],
+        vault: Callable[[], CloudKeyVault] | None = None,
+    ) -> None:
+        self.status = StoredCertificateStatus(db)
+        cloud_keys = _CloudKeys(db, vault) if vault is not None else None
+        self.signing = SigningService(ca, clock, tsa, cloud_keys)
+        self.verifier = SignatureVerifier(ca, self.status, clock)
+        self.relying_party = RelyingParty(db, clock, self.verifier)
+
+
+class _CloudKeys:
+    """Opens the cloud key bound to a certificate: the vault's signer and the stored certificate."""
+
+    def __init__(self, db: Database, vault: Callable[[], CloudKeyVault]) -> None:
+        self._db = db
+        self._vault = vault
+
+    def __call__(self, serial: str, pin: str) -> tuple[RawSigner, x509.Certificate]:
+        serial = normalize_serial(serial)
+        vault = self._vault()
+        key = vault.key_for_certificate(serial)
+        with self._db.reader() as session:
+            row = session.execute(
+                select(Certificate.der, Certificate.status, Certificate.revoked_at).where(Certificate.serial == serial)
+            ).first()
+        if row is None or row.der is None or row.status != "issued":
+            raise NotFound("no issued certificate with that serial", field="serial")
+        if row.revoked_at is not None:
+            raise PolicyViolation("the certificate is revoked; it can no longer sign", field="serial")
+        # The PIN is checked (and failures counted, five locking the key) when the signer signs.
+        return vault.signer(key.key_id, pin), x509.load_der_x509_certificate(row.der)
+
+
+__all__ = [
+    "Challenge",
+    "ElectronicSignatures",
+    "EvidenceRecord",
+    "RelyingParty",
+    "SignatureVerifier",
+    "SignedDocument",
+    "SigningKey",
+    "SigningService",
+    "StoredCertificateStatus",
+    "TimeStampService",
+    "TimeStampSettings",
+    "Verification",
+    "decode_base64",
+    "signature_timestamp_time",
+]

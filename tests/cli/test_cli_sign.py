@@ -1,0 +1,136 @@
+"""`fincert sign` / `fincert verify` as a user runs them: JSON shape, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fincert.ca.authority import IssuanceRequest, SubjectIdentity
+from fincert.config import Settings
+from fincert.formats import npki, vid
+from fincert.runtime import open_runtime
+
+PASSWORD = "npki-pass-2024!"
+RRN = "900101-1234568"
+DATA = "전자서명 원문".encode()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """A FINCERT_HOME with its CA, an NPKI folder and a cloud certificate."""
+    home = tmp_path_factory.mktemp("home")
+    rt = open_runtime(Settings(home=home, log_level="WARNING"))
+    try:
+        rt.initialize()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        random_num = npki.generate_random_num()
+        issued = rt.ca.issue(
+            IssuanceRequest(
+                "joint", key.public_key(), SubjectIdentity("홍길동", "한빛은행"),
+                identify_data=vid.identify_data_other_name("홍길동", RRN.replace("-", ""), random_num),
+            )
+        )
+        folder = npki.write_npki_folder(home / "usb", "fincert", issued.certificate, npki.write_sign_pri_key(key, PASSWORD, random_num))
+        handle = rt.vault.create_key(1, "482915", dt.date(1990, 1, 1))
+        cloud = rt.ca.issue(IssuanceRequest("financial", handle.public_key, SubjectIdentity("김민지", "한빛은행")))
+        rt.vault.bind_certificate(handle.key_id, cloud.serial)
+    finally:
+        rt.close()
+    (home / "doc.txt").write_bytes(DATA)
+    return {"home": home, "folder": folder, "random_num": random_num, "subject": issued.certificate.subject.rfc4514_string(), "cloud": cloud.serial}
+
+
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fincert: error: ")
+    return lines[0]
+
+
+def test_sign_and_verify_npki_with_local_tsa(cli, deployment, tmp_path):
+    home = deployment["home"]
+    signature = tmp_path / "doc.sig"
+    signed = cli(
+        ["sign", "--in", str(home / "doc.txt"), "--out", str(signature), "--key-dir", str(deployment["folder"]), "--tsa", "local", "--json"],
+        home,
+        env={"FINCERT_SIGN_PASSWORD": PASSWORD},
+    )
+    assert signed.returncode == 0, signed.stderr
+    result = json.loads(signed.stdout)
+    assert set(result) >= {"signature", "signer", "random_num", "timestamp"}
+    assert result["signer"] == deployment["subject"] and result["random_num"] == deployment["random_num"].hex()
+    assert dt.datetime.fromisoformat(result["timestamp"]).tzinfo is not None
+
+    verified = cli(
+        ["verify", "--in", str(home / "doc.txt"), "--signature", str(signature), "--random-num", result["random_num"], "--json"],
+        home,
+        env={"FINCERT_VERIFY_RRN": RRN},
+    )
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    for key in ("valid", "signer", "signed_at", "timestamp", "certificate_status", "vid_match"):
+        assert key in report
+    assert report["valid"] and report["vid_match"] and report["certificate_status"] == "good"
+
+    other_rrn = cli(
+        ["verify", "--in", str(home / "doc.txt"), "--signature", str(signature), "--rrn", "850505-2234567", "--random-num", result["random_num"], "--json"],
+        home,
+    )
+    assert other_rrn.returncode == 0 and json.loads(other_rrn.stdout)["vid_match"] is False
+
+    human = cli(["verify", "--in", str(home / "doc.txt"), "--signature", str(signature)], home)
+    assert human.returncode == 0 and human.stdout.startswith("VALID")
+
+    (tmp_path / "other.txt").write_bytes(DATA + b"!")
+    tampered = cli(["verify", "--in", str(tmp_path / "other.txt"), "--signature", str(signature)], home)
+    assert tampered.returncode == 1 and tampered.stdout.startswith("INVALID: content does not match")
+
+
+def test_cloud_signing_counts_wrong_pins(cli, deployment, tmp_path):
+    home = deployment["home"]
+    out = tmp_path / "c.sig"
+    signed = cli(["sign", "--in", str(home / "doc.txt"), "--out", str(out), "--cloud", deployment["cloud"], "--json"], home, env={"FINCERT_SIGN_PIN": "482915"})
+    assert signed.returncode == 0, signed.stderr
+    assert json.loads(signed.stdout)["random_num"] is None
+    assert cli(["verify", "--in", str(home / "doc.txt"), "--signature", str(out)], home).returncode == 0
+
+    wrong = cli(["sign", "--in", str(home / "doc.txt"), "--out", str(out), "--cloud", deployment["cloud"], "--pin", "000001"], home)
+    assert wrong.returncode == 1
+    line = one_line_error(wrong)
+    assert "wrong PIN: 4 tries left" in line and "000001" not in line
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--key-dir", "X", "--p12", "Y", "--password", PASSWORD], "choose exactly one key"),
+        (["--key-dir", "FOLDER"], "--key-dir needs --password"),
+        (["--cloud", "abc"], "--cloud needs --pin"),
+        (["--key-dir", "FOLDER", "--password", "wrong-password-1!"], "wrong password for the private key file"),
+        (["--key-dir", "FOLDER", "--password", PASSWORD, "--tsa", "gopher://x"], "the TSA must be an http(s) URL"),
+    ],
+)
+def test_sign_mistakes_are_one_line(cli, deployment, tmp_path, args, message):
+    home = deployment["home"]
+    args = [str(deployment["folder"]) if a == "FOLDER" else a for a in args]
+    result = cli(["sign", "--in", str(home / "doc.txt"), "--out", str(tmp_path / "s"), *args], home)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert message in line
+    assert PASSWORD not in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_verify_mistakes_are_one_line(cli, deployment, tmp_path):
+    home = deployment["home"]
+    missing = cli(["verify", "--in", str(home / "doc.txt"), "--signature", str(tmp_path / "none.sig")], home)
+    assert missing.returncode == 1 and "does not exist" in one_line_error(missing)
+    (tmp_path / "junk.sig").write_bytes(b"junk")
+    junk = cli(["verify", "--in", str(home / "doc.txt"), "--signature", str(tmp_path / "junk.sig"), "--rrn", RRN], home)
+    assert junk.returncode == 1
+    assert "1234568" not in junk.stderr and "1234568" not in junk.stdout
+    missing_out_dir = cli(["sign", "--in", str(home / "doc.txt"), "--out", str(tmp_path / "no" / "s"), "--cloud", "ab", "--pin", "482915"], home)
+    assert missing_out_dir.returncode == 1 and "does not exist" in one_line_error(missing_out_dir)
