@@ -21,6 +21,11 @@ PUBLIC = {
     ("GET", "/api/v1/demo/outbox"),
     ("POST", "/api/v1/verify"),
     ("POST", "/api/v1/certificates/collect"),  # authorised by the reference number and authorization code
+    # The example relying party (a bank) authenticates holders by their signatures.
+    ("POST", "/api/v1/rp/challenge"),
+    ("POST", "/api/v1/rp/login"),
+    ("POST", "/api/v1/rp/transfer"),
+    ("GET", "/api/v1/rp/evidence/{evidence_id}"),
 }
 
 
