@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
 from fincert.errors import InvalidInput
-from fincert.ra.lifecycle import Collection
+from fincert.ra.lifecycle import POLICY_PURPOSE, Collection
 
 router = APIRouter(prefix="/api/v1", tags=["certificates"])
 
@@ -62,7 +62,10 @@ def open_application(body: ApplicationIn, member: MemberDep, runtime: RuntimeDep
     view = runtime.lifecycle.open_application(
         member.member_id, body.kind, product=body.product, reason=body.reason, target_serial=body.serial, actor=member.actor
     )
-    return view.as_json()
+    # What this session still has to prove before the application can be verified.
+    evidence = runtime.registrar.session_evidence(member)
+    missing = [] if body.kind == "renew" else runtime.registrar.policy.missing(POLICY_PURPOSE[body.kind], evidence, now=runtime.clock.now())
+    return {**view.as_json(), "missing": missing}
 
 
 @router.get("/me/applications/{application_id}", summary="One of my applications")

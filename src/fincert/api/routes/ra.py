@@ -12,6 +12,8 @@ from fincert.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
+NO_CHALLENGE = "-"
+
 
 class MemberIn(BaseModel):
     name: str = Field(max_length=64)
@@ -83,7 +85,8 @@ def start_verification(method: str, member: MemberDep, runtime: RuntimeDep) -> d
     challenge = runtime.registrar.start_verification(member.member_id, method, actor=member.actor)
     return {
         "method": challenge.method,
-        "challenge_id": challenge.challenge_id,
+        # Methods without a server-side challenge (TOTP) answer at a fixed path segment.
+        "challenge_id": challenge.challenge_id or NO_CHALLENGE,
         "prompt": challenge.prompt,
         "expires_at": challenge.expires_at.isoformat() if challenge.expires_at else None,
     }
@@ -91,7 +94,9 @@ def start_verification(method: str, member: MemberDep, runtime: RuntimeDep) -> d
 
 @router.post("/me/verifications/{method}/{challenge_id}", summary="Answer an identity proof")
 def complete_verification(method: str, challenge_id: str, body: VerifyIn, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
-    evidence = runtime.registrar.complete_verification(member.member_id, method, challenge_id, body.response, actor=member.actor)
+    evidence = runtime.registrar.complete_verification(
+        member.member_id, method, None if challenge_id == NO_CHALLENGE else challenge_id, body.response, actor=member.actor
+    )
     items = runtime.registrar.add_session_evidence(member, evidence)
     return {"verified": evidence["method"], "evidence": [e.get("method") for e in items]}
 
