@@ -42,3 +42,12 @@ def test_oversized_bodies_are_refused_with_413(client):
     response = client.post("/healthz", content=b"x" * (2 * 1024 * 1024), headers={"content-type": "application/octet-stream"})
     assert response.status_code == 413
     assert response.json()["status"] == 413
+
+
+def test_oversized_ocsp_requests_get_an_ocsp_answer(client):
+    from cryptography.x509 import ocsp
+
+    response = client.post("/ocsp", content=b"\x30" * (2 * 1024 * 1024), headers={"content-type": "application/ocsp-request"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/ocsp-response"
+    assert ocsp.load_der_ocsp_response(response.content).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST

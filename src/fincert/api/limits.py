@@ -20,7 +20,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            await _too_large(send, self.max_body)
+            await _too_large(send, self.max_body, scope)
             return
         received = 0
 
@@ -36,14 +36,28 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await _too_large(send, self.max_body)
+            await _too_large(send, self.max_body, scope)
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, scope: Scope) -> None:
+    if str(scope.get("path", "")).startswith("/ocsp"):
+        # OCSP clients understand OCSP answers, not problem documents (RFC 6960 §2.3).
+        from fincert.va.ocsp import error_response
+
+        der = error_response("malformedRequest")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/ocsp-response"), (b"content-length", str(len(der)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": der})
+        return
     body = json.dumps(
         {
             "type": "https://fincert.dev/problems/too-large",

@@ -45,7 +45,11 @@ def register(app: typer.Typer) -> None:
 def _runtime():
     from fincert.cli.main import runtime
 
-    return runtime()
+    rt = runtime()
+    # Build the VA so its revocation listener re-signs OCSP status and republishes CRLs at once
+    # when this process revokes (reissue, renewal, revoke), rather than at the server's next pass.
+    rt.va  # noqa: B018
+    return rt
 
 
 def _prove_identity(rt, member_id: int, otp: str | None, card: Path | None, *, sms_code: str | None = None, email_code: str | None = None) -> list[dict[str, Any]]:

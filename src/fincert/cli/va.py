@@ -1,0 +1,102 @@
+"""Status commands: ``fincert crl`` (republish the CRLs now) and ``fincert ocsp refresh``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fincert.cli.output import console, emit
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def crl(
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the full CRL (DER) to this file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Regenerate the issuing CA's CRLs now (every partition and the full CRL) and the root's."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from fincert.cli.main import runtime
+
+    rt = runtime()
+    try:
+        publisher = rt.va.crl
+        if as_json:
+            publication = publisher.publish()
+        else:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=console, transient=True,
+            ) as progress:
+                task = progress.add_task("reading revoked certificates", total=None)
+                publication = publisher.publish(progress=lambda done, total: progress.update(task, completed=done, total=total))
+        root = publisher.publish(rt.ca.hierarchy().root_id)
+        if out is not None:
+            out.write_bytes(publication.full.der)
+        data = {
+            "issuer": publication.issuer,
+            "issuer_id": publication.issuer_id,
+            "crl_number": publication.crl_number,
+            "revoked": publication.revoked,
+            "partitions": publication.partitions,
+            "full_crl_bytes": publication.full_crl_bytes,
+            "full_crl_url": rt.endpoints.full_crl_url(publication.issuer_id),
+            "root_crl_number": root.crl_number,
+            "out": str(out) if out is not None else None,
+        }
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                f"CRL {publication.crl_number} of {publication.issuer}: {publication.revoked} revoked, "
+                f"{publication.partitions} partitions, full CRL {publication.full_crl_bytes:,} bytes"
+                + (f" written to {out}" if out is not None else "")
+            ),
+        )
+    finally:
+        rt.close()
+
+
+def ocsp_refresh(
+    everything: Annotated[
+        bool, typer.Option("--all/--recent", help="Look at every certificate for a missing response (default).")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign the OCSP responses that are missing, lapse soon or no longer match a revocation."""
+    from fincert.cli.main import runtime
+
+    rt = runtime()
+    try:
+        if as_json:
+            report = rt.va.ocsp.refresh(full=everything)
+        else:
+            with console.status("signing OCSP responses") as status:
+                report = rt.va.ocsp.refresh(full=everything, progress=lambda n: status.update(f"signed {n:,} OCSP responses"))
+        data = {
+            "signed": report.signed,
+            "good": report.good,
+            "revoked": report.revoked,
+            "responder_serial": report.responder_serial,
+            "responder_not_after": report.responder_not_after.isoformat(),
+        }
+        emit(
+            data,
+            as_json,
+            lambda: console.print(
+                f"signed {report.signed} OCSP responses ({report.good} good, {report.revoked} revoked); "
+                f"responder {report.responder_serial} valid until {report.responder_not_after:%Y-%m-%d}"
+            ),
+        )
+    finally:
+        rt.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("crl")(crl)
+    ocsp_app = typer.Typer(help="The OCSP responder.", no_args_is_help=True)
+    ocsp_app.command("refresh")(ocsp_refresh)
+    app.add_typer(ocsp_app, name="ocsp")
