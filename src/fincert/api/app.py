@@ -1,13 +1,15 @@
-"""The FastAPI application factory: routers, problem documents, limits."""
+"""The FastAPI application factory: routers, problem documents, limits, security headers, CSRF,
+metrics and JSON logs."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
 from fincert import __version__
-from fincert.api import problems
+from fincert.api import metrics, problems, security
 from fincert.api.limits import BodySizeLimit
 from fincert.api.routes import ca_files
+from fincert.logs import use_json_logs
 from fincert.runtime import Runtime
 
 
@@ -36,7 +38,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Financial certificate service: registration, issuance, status (OCSP/CRL), signatures.",
     )
     app.state.runtime = runtime
+    use_json_logs()
     problems.install(app)
+    metrics.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database check")
     def healthz() -> dict[str, object]:
@@ -49,5 +53,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(ca_files.router)
     for router in component_routers():
         app.include_router(router)
+    security.install(app)
+    # Outermost: an oversized body is refused before the CSRF check would read a form.
     app.add_middleware(BodySizeLimit)
     return app

@@ -1,0 +1,34 @@
+"""The web app's routes: the holder's pages, the institution console and their static files.
+
+Static files are served by a plain route (not a mount) so that the app factory's router
+discovery is all it takes; paths are resolved inside ``web/static`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, Response
+
+from fincert.web import console, pages
+from fincert.web.rendering import STATIC
+
+router = APIRouter(include_in_schema=False)
+
+_STATIC_ROOT = STATIC.resolve()
+
+
+@router.get("/static/{path:path}")
+def static_file(path: str) -> Response:
+    target = (_STATIC_ROOT / path).resolve()
+    if not target.is_relative_to(_STATIC_ROOT) or not target.is_file():
+        return Response(status_code=404)
+    media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if target.suffix == ".js":
+        media_type = "text/javascript"
+    return FileResponse(target, media_type=media_type, headers={"cache-control": "public, max-age=300"})
+
+
+router.include_router(console.router)
+router.include_router(pages.router)

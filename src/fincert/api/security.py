@@ -1,0 +1,214 @@
+"""Browser-facing protections: security headers on every answer and CSRF checks for cookie sessions.
+
+Owns two ASGI middlewares. ``SecurityHeaders`` sets the Content-Security-Policy (scripts and
+styles from this origin only, no framing), ``X-Content-Type-Options``, ``Referrer-Policy`` and,
+when the request came over HTTPS, HSTS. ``CsrfProtection`` is a double-submit check: every
+response to a browser carries a random ``fincert_csrf`` cookie (HttpOnly, SameSite=Strict) whose
+value the server also renders into its pages; a state-changing request that a browser could send
+with ambient credentials — one carrying the member or console session cookie, or any HTML form
+post to a page — must echo it in the ``X-CSRF-Token`` header or a ``csrf_token`` form field. Requests that
+authenticate with an ``Authorization: Bearer`` header carry no ambient authority and are exempt.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_COOKIE = "fincert_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+#: Cookies whose presence makes a request carry ambient authority (member and console sessions).
+SESSION_COOKIES = ("fincert_session", "fincert_console")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+#: FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline bootstrap.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _is_https(scope: Scope) -> bool:
+    if scope.get("scheme") == "https":
+        return True
+    # Behind a TLS-terminating proxy uvicorn's --proxy-headers already rewrites the scheme; the
+    # header is honoured too so a deployment that forwards it without that flag still gets HSTS.
+    headers = dict(scope.get("headers") or [])
+    return headers.get(b"x-forwarded-proto", b"").split(b",")[0].strip() == b"https"
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    raw = b"; ".join(v for k, v in scope.get("headers") or [] if k == b"cookie").decode("latin-1")
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:  # noqa: BLE001 - a malformed cookie header means no cookies, not a 500
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else CONTENT_SECURITY_POLICY
+        https = _is_https(scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("content-security-policy", policy)
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("referrer-policy", "no-referrer")
+                headers.setdefault("x-frame-options", "DENY")
+                headers.setdefault("cross-origin-opener-policy", "same-origin")
+                headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
+                if https:
+                    headers.setdefault("strict-transport-security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CsrfProtection:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookies = _cookies(scope)
+        token = cookies.get(CSRF_COOKIE)
+        issue_cookie = not token or len(token) < 32
+        if issue_cookie:
+            token = secrets.token_urlsafe(32)
+        # Pages render the token into forms and a <meta> tag from here.
+        scope.setdefault("state", {})["csrf_token"] = token
+
+        method = scope.get("method", "GET").upper()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        needs_check = (
+            method not in SAFE_METHODS
+            and not headers.get("authorization", "").lower().startswith("bearer ")
+            and (
+                any(name in cookies for name in SESSION_COOKIES)
+                # Page forms are checked even before login (login CSRF); API uploads without a
+                # session cookie carry no ambient authority.
+                or (content_type in FORM_TYPES and not scope.get("path", "").startswith("/api/"))
+            )
+        )
+        if needs_check:
+            submitted = headers.get(CSRF_HEADER)
+            if submitted is None and content_type in FORM_TYPES:
+                body = await _read_body(receive)
+                submitted = await _form_token(scope, body, content_type)
+                receive = _replay(body, receive)
+            expected = None if issue_cookie else cookies.get(CSRF_COOKIE)
+            if not submitted or expected is None or not hmac.compare_digest(submitted.encode(), expected.encode()):
+                await _refuse(send)
+                return
+
+        secure = _is_https(scope)
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and issue_cookie:
+                attributes = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+                if secure:
+                    attributes += "; Secure"
+                MutableHeaders(scope=message).append("set-cookie", attributes)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _form_token(scope: Scope, body: bytes, content_type: str) -> str | None:
+    if content_type == "application/x-www-form-urlencoded":
+        values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).get(CSRF_FIELD)
+        return values[0] if values else None
+    request = Request(dict(scope), _replay(body, _no_more))
+    try:
+        form = await request.form()
+    except Exception:  # noqa: BLE001 - an unparseable form carries no token
+        return None
+    value = form.get(CSRF_FIELD)
+    await form.close()
+    return value if isinstance(value, str) else None
+
+
+async def _no_more() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def _refuse(send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "https://fincert.dev/problems/csrf",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": "the request lacks the CSRF token of this browser session; reload the page and try again",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def install(app: FastAPI) -> None:
+    """CSRF inside, headers outside, so the refusal also carries the security headers."""
+    app.add_middleware(CsrfProtection)
+    app.add_middleware(SecurityHeaders)

@@ -1,0 +1,591 @@
+"""The holder's pages: home, the issuance wizard (five steps), the reissuance wizard (four
+steps), identity verification, storing the certificate, my certificates, signing, the demo outbox.
+
+Each handler parses the form, calls one service function (``runtime.registrar`` or
+``runtime.lifecycle``), and on a domain error renders the same page again with the message in
+place and what the holder typed (never passwords, PINs or codes). The open application's id is
+kept in an HttpOnly cookie; the service checks that it belongs to the logged-in member.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from fincert.api import metrics
+from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, Unauthorized
+from fincert.ra.registrar import MemberPrincipal
+from fincert.runtime import Runtime
+from fincert.web import qr
+from fincert.web.rendering import ISSUE_STEPS, REISSUE_STEPS, form_error, redirect, render
+from fincert.web.sessions import clear_member_cookie, current_member, set_member_cookie
+
+router = APIRouter(include_in_schema=False)
+
+APPLICATION_COOKIE = "fincert_application"
+FLOWS = ("issue", "reissue", "manage")
+VERIFY_METHODS = ("otp", "security-card", "webauthn", "sms", "email")
+#: Where "log in" may send the holder back to (never an arbitrary URL).
+NEXT_PAGES = ("/issue/apply", "/reissue", "/certificates", "/sign")
+REISSUE_REASONS = ("lost", "forgotten", "locked", "expired")
+HOLDER_REVOCATION_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified")
+#: Which assurance-policy purpose each wizard verifies for.
+PURPOSE = {"issue": "issue", "reissue": "reissue", "manage": "revoke"}
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v.strip() if isinstance(v, str) else "" for k, v in form.items() if k != "csrf_token"}
+
+
+def _keep(form: dict[str, str], *secret: str) -> dict[str, str]:
+    """What to show again after an error: everything but the secrets."""
+    return {k: v for k, v in form.items() if k not in secret}
+
+
+def _member_or_login(request: Request, next_page: str) -> MemberPrincipal | Response:
+    member = current_member(request, _runtime(request))
+    if member is None:
+        return redirect(f"/login?next={next_page}")
+    return member
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _institutions(runtime: Runtime) -> list[dict[str, str]]:
+    return [v.as_json() for v in runtime.institutions.list()]
+
+
+def _member_context(runtime: Runtime, member: MemberPrincipal) -> dict[str, Any]:
+    view = runtime.registrar.show_member(member.member_id)
+    evidence = runtime.registrar.session_evidence(member)
+    return {"member": view, "evidence_methods": [str(e.get("method")) for e in evidence], "evidence": evidence}
+
+
+# -- home, institution choice, sign-up and login ------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    runtime = _runtime(request)
+    member = current_member(request, runtime)
+    return render(request, "home.html", {"institutions": _institutions(runtime), "logged_in": member is not None})
+
+
+@router.get("/issue", response_class=HTMLResponse)
+def issue_start(request: Request) -> Response:
+    return render(request, "issue_institution.html", {"steps": ISSUE_STEPS, "step": 0, "institutions": _institutions(_runtime(request))})
+
+
+def _signup_page(request: Request, code: str, *, status: int = 200, **context: Any) -> Response:
+    runtime = _runtime(request)
+    try:
+        institution = runtime.institutions.get(code)
+    except NotFound:
+        return render(request, "not_found.html", status=404)
+    return render(request, "signup.html", {"steps": ISSUE_STEPS, "step": 1, "institution": institution, **context}, status=status)
+
+
+@router.get("/issue/institutions/{code}", response_class=HTMLResponse)
+def signup_page(code: str, request: Request) -> Response:
+    return _signup_page(request, code)
+
+
+@router.post("/issue/institutions/{code}/signup")
+async def signup(code: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    form = await _form(request)
+    try:
+        runtime.registrar.register_member(
+            code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
+            email=form.get("email", ""), login_id=form.get("login_id") or None, password=form.get("password") or None,
+            actor="member:signup", online=True,
+        )
+        login = runtime.registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
+    except FincertError as error:
+        # The resident number is personal data, not a secret the holder must retype: keep it.
+        return _signup_page(request, code, status=error.http_status, form=_keep(form, "password"), errors=form_error(request, error))
+    response = redirect("/issue/apply")
+    set_member_cookie(response, request, login.token, login.expires_at, runtime.clock.now())
+    return response
+
+
+@router.post("/issue/institutions/{code}/login")
+async def signup_login(code: str, request: Request) -> Response:
+    runtime = _runtime(request)
+    form = await _form(request)
+    try:
+        login = runtime.registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
+    except FincertError as error:
+        return _signup_page(request, code, status=error.http_status, login_form=_keep(form, "password"), login_errors=form_error(request, error))
+    response = redirect("/issue/apply")
+    set_member_cookie(response, request, login.token, login.expires_at, runtime.clock.now())
+    return response
+
+
+def _next_page(value: str | None) -> str:
+    return value if value in NEXT_PAGES else "/certificates"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    return render(request, "login.html", {"institutions": _institutions(_runtime(request)), "next": _next_page(request.query_params.get("next"))})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    runtime = _runtime(request)
+    form = await _form(request)
+    next_page = _next_page(form.get("next"))
+    try:
+        result = runtime.registrar.login(form.get("institution", ""), form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
+    except FincertError as error:
+        return render(
+            request, "login.html",
+            {"institutions": _institutions(runtime), "next": next_page, "form": _keep(form, "password"), "errors": form_error(request, error)},
+            status=error.http_status,
+        )
+    response = redirect(next_page)
+    set_member_cookie(response, request, result.token, result.expires_at, runtime.clock.now())
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    runtime = _runtime(request)
+    member = current_member(request, runtime)
+    if member is not None:
+        # Logging out abandons the application this browser had open.
+        application_id = _application_id(request)
+        if application_id is not None:
+            with contextlib.suppress(FincertError):
+                runtime.lifecycle.cancel(application_id, actor=member.actor, member_id=member.member_id)
+        runtime.registrar.logout(member)
+    response = redirect("/")
+    clear_member_cookie(response)
+    response.delete_cookie(APPLICATION_COOKIE, path="/")
+    return response
+
+
+# -- step 3: apply -------------------------------------------------------------------------------
+
+
+def _open_application(request: Request, member: MemberPrincipal, kind: str, **options: Any) -> int:
+    """Open an application; an earlier one this browser left open is cancelled first."""
+    lifecycle = _runtime(request).lifecycle
+    actor = member.actor
+    try:
+        return lifecycle.open_application(member.member_id, kind, actor=actor, **options).id
+    except Conflict:
+        earlier = request.cookies.get(APPLICATION_COOKIE, "")
+        if not earlier.isdigit():
+            raise
+        try:
+            lifecycle.cancel(int(earlier), actor=actor, member_id=member.member_id)
+        except FincertError:
+            pass
+        return lifecycle.open_application(member.member_id, kind, actor=actor, **options).id
+
+
+def _with_application(response: Response, application_id: int) -> Response:
+    response.set_cookie(APPLICATION_COOKIE, str(application_id), httponly=True, samesite="strict", path="/", max_age=3600)
+    return response
+
+
+@router.get("/issue/apply", response_class=HTMLResponse)
+def apply_page(request: Request) -> Response:
+    member = _member_or_login(request, "/issue/apply")
+    if isinstance(member, Response):
+        return member
+    return render(request, "apply.html", {"steps": ISSUE_STEPS, "step": 2, **_member_context(_runtime(request), member)})
+
+
+@router.post("/issue/apply")
+async def apply(request: Request) -> Response:
+    member = _member_or_login(request, "/issue/apply")
+    if isinstance(member, Response):
+        return member
+    form = await _form(request)
+    try:
+        application_id = _open_application(request, member, "issue", product=form.get("product", "financial"))
+    except FincertError as error:
+        return render(
+            request, "apply.html",
+            {"steps": ISSUE_STEPS, "step": 2, "form": form, "errors": form_error(request, error), **_member_context(_runtime(request), member)},
+            status=error.http_status,
+        )
+    return _with_application(redirect("/issue/verify"), application_id)
+
+
+# -- step 4: identity verification (shared by the wizards) ---------------------------------------
+
+
+def _verify_context(request: Request, flow: str, member: MemberPrincipal, **extra: Any) -> dict[str, Any]:
+    runtime = _runtime(request)
+    context = _member_context(runtime, member)
+    now = runtime.clock.now()
+    missing = runtime.registrar.policy.missing(PURPOSE[flow], context["evidence"], now=now)
+    steps, step = (ISSUE_STEPS, 3) if flow == "issue" else (REISSUE_STEPS, 1) if flow == "reissue" else ((), 0)
+    return {
+        "flow": flow, "steps": steps, "step": step, "missing": missing,
+        "missing_methods": {m for group in missing for m in group.split("|")},
+        "enrolled": context["member"].methods, "has_application": _application_id(request) is not None, **context, **extra,
+    }
+
+
+def _verify_page(request: Request, flow: str, member: MemberPrincipal, *, status: int = 200, **extra: Any) -> Response:
+    return render(request, "verify.html", _verify_context(request, flow, member, **extra), status=status)
+
+
+def _flow(flow: str) -> str:
+    if flow not in FLOWS:
+        raise NotFound("no such page")
+    return flow
+
+
+@router.get("/{flow}/verify", response_class=HTMLResponse)
+def verify_page(flow: str, request: Request) -> Response:
+    flow = _flow(flow)
+    member = _member_or_login(request, "/certificates" if flow == "manage" else f"/{flow}" if flow == "reissue" else "/issue/apply")
+    if isinstance(member, Response):
+        return member
+    return _verify_page(request, flow, member)
+
+
+@router.post("/{flow}/verify/{method}/start")
+def verify_start(flow: str, method: str, request: Request) -> Response:
+    """Security card: show which cells to read; SMS / e-mail: send the code."""
+    flow = _flow(flow)
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    try:
+        if method not in ("security-card", "sms", "email"):
+            raise InvalidInput("start this method from its own form", field="method")
+        challenge = runtime.registrar.start_verification(member.member_id, method, actor=member.actor)
+    except FincertError as error:
+        return _verify_page(request, flow, member, status=error.http_status, active=method, errors=form_error(request, error, default_field=method))
+    return _verify_page(request, flow, member, active=method, challenge=challenge)
+
+
+@router.post("/{flow}/verify/{method}")
+async def verify_answer(flow: str, method: str, request: Request) -> Response:
+    flow = _flow(flow)
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    form = await _form(request)
+    started = time.perf_counter()
+    challenge_prompt = json.loads(form.get("prompt") or "null") if form.get("prompt", "").startswith("{") else None
+    try:
+        if method not in ("otp", "security-card", "sms", "email"):
+            raise InvalidInput("unknown identity method", field="method")
+        # A security card's answer comes in two boxes: two digits of each cell.
+        response = form.get("response") or (form.get("first", "") + form.get("second", ""))
+        evidence = runtime.registrar.complete_verification(
+            member.member_id, method, form.get("challenge_id") or "", response, actor=member.actor
+        )
+        runtime.registrar.add_session_evidence(member, evidence)
+    except FincertError as error:
+        metrics.observe_verification(method, "locked" if error.kind == "locked" else "rejected", time.perf_counter() - started)
+        # An SMS / e-mail code allows several tries, so its form stays; a security-card
+        # challenge is consumed by any answer (the holder asks again and gets the same cells).
+        # The typed answer is a secret and is not kept.
+        challenge = None
+        if challenge_prompt is not None and method in ("sms", "email") and error.kind != "locked" and "request a new one" not in error.detail:
+            challenge = {"challenge_id": form.get("challenge_id", ""), "prompt": challenge_prompt, "method": method}
+        return _verify_page(
+            request, flow, member, status=error.http_status, active=method, challenge=challenge,
+            errors=form_error(request, error, default_field=method),
+        )
+    metrics.observe_verification(method, "success", time.perf_counter() - started)
+    return redirect(f"/{flow}/verify?verified={method}")
+
+
+@router.post("/{flow}/verify-demo/enroll")
+async def demo_enroll(flow: str, request: Request) -> Response:
+    """Demo mode only: the holder receives the OTP or security card an institution would hand out."""
+    flow = _flow(flow)
+    runtime = _runtime(request)
+    if not runtime.settings.demo:
+        return render(request, "not_found.html", status=404)
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    form = await _form(request)
+    try:
+        handout = runtime.registrar.enroll(member.member_id, form.get("method", ""), actor="demo:self-service")
+    except FincertError as error:
+        return _verify_page(request, flow, member, status=error.http_status, errors=form_error(request, error, default_field="demo"))
+    return _verify_page(request, flow, member, handout=handout, otp_qr=qr.svg(handout["uri"]) if handout["method"] == "otp" else None)
+
+
+def _own_application(runtime: Runtime, application_id: int | None, member: MemberPrincipal) -> Any:
+    if application_id is None:
+        return None
+    try:
+        return runtime.lifecycle.application(application_id, member_id=member.member_id)
+    except FincertError:
+        return None
+
+
+def _application_id(request: Request) -> int | None:
+    value = request.cookies.get(APPLICATION_COOKIE, "")
+    return int(value) if value.isdigit() else None
+
+
+@router.post("/{flow}/verify-complete")
+def verify_complete(flow: str, request: Request) -> Response:
+    """Hand the session's proofs to the application: the reference number and authorization code."""
+    flow = _flow(flow)
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    application_id = _application_id(request)
+    try:
+        if application_id is None:
+            raise Conflict("no application is open in this browser: apply first", field="application")
+        evidence = runtime.registrar.session_evidence(member)
+        collection = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)
+    except FincertError as error:
+        return _verify_page(request, flow, member, status=error.http_status, errors=form_error(request, error, default_field="_form"))
+    if not hasattr(collection, "reference_number"):
+        return redirect("/certificates?registered=1")
+    application = runtime.lifecycle.application(application_id, member_id=member.member_id)
+    context = {"collection": collection, "application": application, "flow": flow, **_member_context(runtime, member)}
+    if flow == "reissue":
+        return render(request, "process.html", {"steps": REISSUE_STEPS, "step": 2, **context})
+    return render(request, "store.html", {"steps": ISSUE_STEPS, "step": 4, **context})
+
+
+# -- step 5: download and store ------------------------------------------------------------------
+
+
+@router.post("/{flow}/store")
+async def store(flow: str, request: Request) -> Response:
+    """Cloud storage (the PIN from the keypad), or the store page itself (``show`` only)."""
+    flow = _flow(flow)
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    form = await _form(request)
+    steps, step = (REISSUE_STEPS, 3) if flow == "reissue" else (ISSUE_STEPS, 4)
+    collection = {"reference_number": form.get("reference_number", ""), "authorization_code": form.get("authorization_code", "")}
+    application_id = _application_id(request)
+    application = _own_application(runtime, application_id, member)
+    context = {"steps": steps, "step": step, "flow": flow, "collection": collection, "application": application, **_member_context(runtime, member)}
+    if form.get("action") == "show":
+        return render(request, "store.html", context)
+    started = time.perf_counter()
+    try:
+        if form.get("pin", "") != form.get("pin_confirm", ""):
+            raise InvalidInput("the two PINs differ", field="pin_confirm")
+        issued = runtime.lifecycle.collect(
+            collection["reference_number"], collection["authorization_code"], pin=form.get("pin", ""), actor=member.actor
+        )
+    except FincertError as error:
+        metrics.observe_issuance(application.product if application else "unknown", "cloud", "rejected", time.perf_counter() - started)
+        return render(request, "store.html", {**context, "errors": form_error(request, error, default_field="pin"), "active": "cloud"}, status=error.http_status)
+    metrics.observe_issuance(issued.issued.product, "cloud", "success", time.perf_counter() - started)
+    response = render(request, "done.html", {"steps": steps, "step": step, "flow": flow, "issued": issued.as_json()})
+    response.delete_cookie(APPLICATION_COOKIE, path="/")
+    return response
+
+
+# -- reissuance ----------------------------------------------------------------------------------
+
+
+@router.get("/reissue", response_class=HTMLResponse)
+def reissue_page(request: Request) -> Response:
+    runtime = _runtime(request)
+    member = current_member(request, runtime)
+    context: dict[str, Any] = {"steps": REISSUE_STEPS, "step": 0, "institutions": _institutions(runtime), "next": "/reissue"}
+    if member is not None:
+        context.update(_member_context(runtime, member))
+        context["certificates"] = runtime.lifecycle.certificates_of(member.member_id)
+    return render(request, "reissue.html", context)
+
+
+@router.post("/reissue")
+async def reissue_apply(request: Request) -> Response:
+    member = _member_or_login(request, "/reissue")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    form = await _form(request)
+    try:
+        reason = form.get("reason", "")
+        if reason not in REISSUE_REASONS:
+            raise InvalidInput("choose why the certificate is reissued", field="reason")
+        application_id = _open_application(request, member, "reissue", product=form.get("product", "financial"), reason=reason)
+    except FincertError as error:
+        context = {
+            "steps": REISSUE_STEPS, "step": 0, "institutions": _institutions(runtime), "form": form,
+            "errors": form_error(request, error, default_field="reason"), "certificates": runtime.lifecycle.certificates_of(member.member_id),
+            **_member_context(runtime, member),
+        }
+        return render(request, "reissue.html", context, status=error.http_status)
+    return _with_application(redirect("/reissue/verify"), application_id)
+
+
+# -- my certificates -----------------------------------------------------------------------------
+
+
+def _certificates_page(request: Request, member: MemberPrincipal, *, status: int = 200, **extra: Any) -> Response:
+    runtime = _runtime(request)
+    now = runtime.clock.now()
+    certificates = runtime.lifecycle.certificates_of(member.member_id)
+    rows = [
+        {"view": c, "days_left": max(0, (c.not_after - now).days), "renewable": c.status == "active" and c.not_after - now <= dt.timedelta(days=runtime.settings.renewal_window_days)}
+        for c in certificates
+    ]
+    context = _member_context(runtime, member)
+    missing = runtime.registrar.policy.missing("revoke", context["evidence"], now=now)
+    return render(
+        request, "certificates.html",
+        {"rows": rows, "revoke_missing": missing, "reasons": HOLDER_REVOCATION_REASONS, "institutions": _institutions(runtime), **context, **extra},
+        status=status,
+    )
+
+
+@router.get("/certificates", response_class=HTMLResponse)
+def certificates(request: Request) -> Response:
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    return _certificates_page(request, member)
+
+
+@router.post("/certificates/{serial}/revoke")
+async def revoke(serial: str, request: Request) -> Response:
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    form = await _form(request)
+    try:
+        # The holder revokes after login and an identity proof (the policy's "revoke").
+        missing = runtime.registrar.policy.missing("revoke", runtime.registrar.session_evidence(member), now=runtime.clock.now())
+        if missing:
+            raise Unauthorized("verify your identity before revoking", field="revoke")
+        runtime.lifecycle.revoke(serial, form.get("reason", ""), actor=member.actor, member_id=member.member_id)
+    except FincertError as error:
+        return _certificates_page(request, member, status=error.http_status, errors=form_error(request, error, default_field="revoke"), error_serial=serial)
+    return redirect("/certificates?revoked=1")
+
+
+@router.post("/certificates/{serial}/renew")
+def renew(serial: str, request: Request) -> Response:
+    """Cloud renewal: the PIN proves possession; the store page then takes it."""
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    try:
+        application_id = _open_application(request, member, "renew", target_serial=serial)
+        collection = runtime.lifecycle.verify(application_id, [], actor=member.actor, member_id=member.member_id)
+    except FincertError as error:
+        return _certificates_page(request, member, status=error.http_status, errors=form_error(request, error, default_field="renew"), error_serial=serial)
+    application = runtime.lifecycle.application(application_id, member_id=member.member_id)
+    response = render(request, "store.html", {"steps": (), "step": 0, "flow": "renew", "collection": collection, "application": application, **_member_context(runtime, member)})
+    return _with_application(response, application_id)
+
+
+@router.post("/certificates/register")
+async def register_elsewhere(request: Request) -> Response:
+    """타기관 인증서 등록: register an active certificate, issued through another institution,
+    at the institution this session belongs to; the identity proof follows on the verify page."""
+    member = _member_or_login(request, "/certificates")
+    if isinstance(member, Response):
+        return member
+    form = await _form(request)
+    try:
+        application_id = _open_application(request, member, "register", target_serial=form.get("serial", ""))
+    except FincertError as error:
+        return _certificates_page(request, member, status=error.http_status, errors=form_error(request, error, default_field="serial"), form=form)
+    return _with_application(redirect("/manage/verify"), application_id)
+
+
+# -- signing -------------------------------------------------------------------------------------
+
+
+def _sign_page(request: Request, member: MemberPrincipal, *, status: int = 200, **extra: Any) -> Response:
+    runtime = _runtime(request)
+    cloud = [c for c in runtime.lifecycle.certificates_of(member.member_id) if c.status == "active" and c.storage == "cloud"]
+    return render(request, "sign.html", {"cloud_certificates": cloud, **_member_context(runtime, member), **extra}, status=status)
+
+
+@router.get("/sign", response_class=HTMLResponse)
+def sign_page(request: Request) -> Response:
+    member = _member_or_login(request, "/sign")
+    if isinstance(member, Response):
+        return member
+    return _sign_page(request, member)
+
+
+def transfer_order(form: dict[str, str]) -> bytes:
+    """The exact bytes a transfer signature covers: canonical JSON of the order."""
+    amount = form.get("amount", "").replace(",", "")
+    if not amount.isdigit() or not 0 < int(amount) <= 1_000_000_000:
+        raise InvalidInput("the amount must be a whole number of won", field="amount")
+    to_account = form.get("to_account", "")
+    if not to_account or len(to_account) > 32 or not all(c.isdigit() or c == "-" for c in to_account):
+        raise InvalidInput("the account number is digits and '-'", field="to_account")
+    order = {"to_account": to_account, "amount": int(amount), "memo": form.get("memo", "")[:64]}
+    return json.dumps(order, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+@router.post("/sign")
+async def sign(request: Request) -> Response:
+    member = _member_or_login(request, "/sign")
+    if isinstance(member, Response):
+        return member
+    runtime = _runtime(request)
+    form = await _form(request)
+    try:
+        if form.get("kind") == "document":
+            content = form.get("document", "").encode()
+            if not content or len(content) > 64 * 1024:
+                raise InvalidInput("write the document to sign (up to 64 KB)", field="document")
+        else:
+            content = transfer_order(form)
+        signed = runtime.lifecycle.sign_with_cloud(form.get("serial", ""), form.get("pin", ""), content, member_id=member.member_id, actor=member.actor)
+    except FincertError as error:
+        return _sign_page(request, member, status=error.http_status, form=_keep(form, "pin"), errors=form_error(request, error, default_field="pin"))
+    result = {
+        "serial": signed.serial,
+        "content": content.decode(),
+        "signature_b64": base64.b64encode(signed.signature_der).decode(),
+        "renewed_serial": signed.renewed_serial,
+    }
+    return _sign_page(request, member, result=result, form=_keep(form, "pin"))
+
+
+# -- demo outbox ---------------------------------------------------------------------------------
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox(request: Request) -> Response:
+    runtime = _runtime(request)
+    if not runtime.settings.demo:
+        return render(request, "not_found.html", status=404)
+    member = current_member(request, runtime)
+    messages = runtime.registrar.outbox(member_id=member.member_id if member else None)
+    return render(request, "outbox.html", {"messages": messages, "own_only": member is not None})
