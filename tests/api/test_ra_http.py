@@ -33,6 +33,8 @@ def test_signup_login_verify_with_otp(client, runtime):
     assert otp.status_code == 200 and otp.json()["uri"].startswith("otpauth://")
 
     token = client.post("/api/v1/auth/login", json={"institution": "HANBIT", "login_id": "hong90", "password": "s3cret-pass"}).json()["token"]
+    # A password alone does not let anyone add a biometric authenticator.
+    assert client.post("/api/v1/me/webauthn/registration", headers=auth(token)).status_code == 403
     me = client.get("/api/v1/me", headers=auth(token)).json()
     assert me["missing"]["issue"] == ["otp|security-card|webauthn"]
     challenge = client.post("/api/v1/me/verifications/otp", headers=auth(token)).json()
@@ -42,6 +44,8 @@ def test_signup_login_verify_with_otp(client, runtime):
     ok = client.post(f"/api/v1/me/verifications/otp/{challenge['challenge_id']}", json={"response": code}, headers=auth(token))
     assert ok.status_code == 200 and ok.json()["evidence"] == ["login", "otp"]
     assert client.get("/api/v1/me", headers=auth(token)).json()["missing"]["issue"] == []
+    options = client.post("/api/v1/me/webauthn/registration", headers=auth(token))
+    assert options.status_code == 200 and options.json()["options"]["authenticatorSelection"]["userVerification"] == "required"
 
     audit = client.get("/api/v1/institutions/HANBIT/audit", headers=auth(op_token)).json()["records"]
     assert {"verification.succeeded", "verification.failed", "member.signed-up"} <= {r["action"] for r in audit}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
-from fincert.errors import NotFound
+from fincert.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
@@ -103,6 +103,11 @@ def complete_verification(method: str, challenge_id: str, body: VerifyIn, member
 
 @router.post("/me/webauthn/registration", summary="Begin registering a biometric authenticator")
 def begin_webauthn(member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    # A password alone must not be enough to add an authenticator that later stands in for
+    # the OTP or security card: registration needs one of those proofs in this session.
+    proven = {e.get("method") for e in runtime.registrar.session_evidence(member)}
+    if not proven & {"otp", "security-card", "webauthn"}:
+        raise Forbidden("verify with your OTP or security card before registering biometrics")
     return runtime.registrar.begin_webauthn(member.member_id, actor=member.actor)
 
 
