@@ -133,15 +133,38 @@ def crl_partition_for(sequence_number: int, partition_size: int = MAX_PARTITION_
     return sequence_number // partition_size
 
 
+def encode_revoked_entries(revoked: Iterable[RevokedEntry]) -> bytearray:
+    """The DER of the revokedCertificates entries (without the outer SEQUENCE header).
+
+    Encoded once, the same bytes serve a partition's CRL and, concatenated with the other
+    partitions', the full CRL.
+    """
+    entries = bytearray()
+    entry_extensions = _ENTRY_EXTENSIONS
+    encode_time = _TimeEncoder().encode
+    for entry in revoked:
+        serial = entry.serial
+        if serial <= 0 or serial.bit_length() > 159:  # RFC 5280 §4.1.2.2: positive, ≤ 20 octets
+            raise InvalidInput(f"serial {serial} cannot appear in a CRL", field="serial")
+        try:
+            extensions = entry_extensions[entry.reason]
+        except KeyError:
+            raise InvalidInput(f"reason {entry.reason!r} cannot appear in a CRL", field="reason") from None
+        body = integer(serial) + encode_time(entry.revoked_at) + extensions
+        entries += tlv(0x30, body)
+    return entries
+
+
 def build_crl(
     issuer_cert: x509.Certificate,
     issuer_private_key: CrlSigningKey,
-    revoked: Iterable[RevokedEntry],
+    revoked: Iterable[RevokedEntry] = (),
     *,
     crl_number: int,
     this_update: dt.datetime,
     next_update: dt.datetime,
     partition: CrlPartition | None = None,
+    encoded_entries: bytes | bytearray | None = None,
 ) -> bytes:
     """A signed v2 CRL in DER, linear in the number of entries.
 
@@ -149,7 +172,8 @@ def build_crl(
     issuingDistributionPoint naming the partition URL with onlyContainsUserCerts. Raises
     :class:`fincert.errors.InvalidInput` for an entry with a bad serial or reason and
     ``ValueError``/``TypeError`` for misuse (naive times, key not matching the issuer).
-    Serials must be unique; the caller's storage guarantees that.
+    Serials must be unique; the caller's storage guarantees that. ``encoded_entries`` (from
+    :func:`encode_revoked_entries`) replaces ``revoked`` when the entries are already encoded.
     """
     if isinstance(issuer_private_key, rsa.RSAPrivateKey):
         signature_algorithm = SHA256_WITH_RSA
@@ -164,19 +188,7 @@ def build_crl(
     if next_update <= this_update:
         raise ValueError("next_update must be after this_update")
 
-    entries = bytearray()
-    entry_extensions = _ENTRY_EXTENSIONS
-    encode_time = _TimeEncoder().encode
-    for entry in revoked:
-        serial = entry.serial
-        if serial <= 0 or serial.bit_length() > 159:  # RFC 5280 §4.1.2.2: positive, ≤ 20 octets
-            raise InvalidInput(f"serial {serial} cannot appear in a CRL", field="serial")
-        try:
-            extensions = entry_extensions[entry.reason]
-        except KeyError:
-            raise InvalidInput(f"reason {entry.reason!r} cannot appear in a CRL", field="reason") from None
-        body = integer(serial) + encode_time(entry.revoked_at) + extensions
-        entries += tlv(0x30, body)
+    entries = bytearray(encoded_entries) if encoded_entries is not None else encode_revoked_entries(revoked)
 
     crl_extensions = [
         _extension(_OID_AKI, _authority_key_identifier(issuer_cert).public_bytes()),

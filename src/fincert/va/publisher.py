@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import threading
 import time
@@ -42,7 +41,7 @@ from fincert.storage.db import Database
 from fincert.storage.models import Authority, Certificate
 from fincert.storage.models_va import CrlCounter, PublishedCrl
 from fincert.va._store import REVOCABLE_STATUSES, upsert, utc
-from fincert.va.crl import CrlPartition, RevokedEntry, build_crl
+from fincert.va.crl import CrlPartition, RevokedEntry, build_crl, encode_revoked_entries
 
 log = logging.getLogger(__name__)
 
@@ -222,21 +221,30 @@ class CrlPublisher:
 
         timings["read"] = time.perf_counter() - started
         documents: list[CrlDocument] = []
+        # Each entry is encoded once: its partition's CRL and the full CRL share the bytes.
+        everything = bytearray()
+        full_count = 0
         for partition in range(top_partition + 1):
-            entries = by_partition.get(partition, [])
+            entries = by_partition.pop(partition, [])
+            encoded = encode_revoked_entries(entries)
             url = self._endpoints.crl_url(issuer.authority_id, partition)
             der = build_crl(
-                issuer.certificate, signing_key, entries, crl_number=crl_number,
+                issuer.certificate, signing_key, crl_number=crl_number, encoded_entries=encoded,
                 this_update=this_update, next_update=next_update, partition=CrlPartition(partition, url),
             )
             documents.append(CrlDocument(issuer.authority_id, str(partition), crl_number, len(entries), this_update, next_update, der))
-        timings["partitions"] = time.perf_counter() - started - timings["read"]
-        everything = [entry for partition in sorted(by_partition) for entry in by_partition[partition]]
+            everything += encoded
+            full_count += len(entries)
+        for partition in sorted(by_partition):  # entries beyond the top partition (none in practice)
+            everything += encode_revoked_entries(by_partition[partition])
+            full_count += len(by_partition[partition])
         del by_partition
+        timings["partitions"] = time.perf_counter() - started - timings["read"]
         full_der = build_crl(
-            issuer.certificate, signing_key, everything, crl_number=crl_number, this_update=this_update, next_update=next_update
+            issuer.certificate, signing_key, crl_number=crl_number, encoded_entries=everything,
+            this_update=this_update, next_update=next_update,
         )
-        full = CrlDocument(issuer.authority_id, FULL, crl_number, len(everything), this_update, next_update, full_der)
+        full = CrlDocument(issuer.authority_id, FULL, crl_number, full_count, this_update, next_update, full_der)
         documents.append(full)
         del everything
         timings["full"] = time.perf_counter() - started - timings["read"] - timings["partitions"]
