@@ -1,10 +1,12 @@
 """Signature verification and time-stamping through fincert's services vs the raw libraries.
 
-Verification: ``SignatureVerifier.verify`` (pyHanko CMS validation + path to the root + the
-signer's and CAs' status read from the database + the signature time-stamp) against pyHanko's
-``async_validate_detached_cms`` on the same signature with the same trust root and no status
-check. Time-stamps: ``TimeStampService.respond`` (the serial taken from the database counter)
-against ``TimeStampAuthority.respond`` with an in-memory counter. Goals from issue 6: ≥ 2,000
+Verification: ``SignatureVerifier.verify`` (integrity + path to the root + the signer's and
+CAs' status read from the database on every call + the signature time-stamp; after the first
+call the signer's and TSA's paths come from its ``PathCache``, the fast path of
+``fincert.sign.verify``) against pyHanko's ``async_validate_detached_cms`` on the same
+signature with the same trust root and no status check. Time-stamps:
+``TimeStampService.respond`` (serials reserved from the database counter in blocks) against
+``TimeStampAuthority.respond`` with an in-memory counter. Goals from issue 6: ≥ 2,000
 verifications/s and ≥ 1,000 time-stamps/s.
 """
 

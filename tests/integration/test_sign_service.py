@@ -120,9 +120,37 @@ def test_tsa_serials_are_unique_and_increasing_across_runtimes_and_threads(runti
         assert len(everything) == len(set(everything)) == 120
         for serials in seen.values():
             assert serials == sorted(serials)
-        assert runtime.tsa.next_serial() == max(everything) + 1
+        # Each process hands out its own block: every serial of one lies above the other's
+        # block, and a later process (a restart) starts above everything handed out before.
+        mine = sorted(s for name, serials in seen.items() if name.startswith("a") for s in serials)
+        theirs = sorted(s for name, serials in seen.items() if name.startswith("b") for s in serials)
+        assert mine == list(range(mine[0], mine[0] + 60)) and theirs == list(range(theirs[0], theirs[0] + 60))
+        assert mine[0] > theirs[-1] or theirs[0] > mine[-1]
+        restarted = open_runtime(settings, clock=clock)
+        try:
+            assert restarted.tsa.next_serial() > max(everything)
+        finally:
+            restarted.close()
     finally:
         other.close()
+
+
+def test_tsa_serial_blocks_are_reserved_whole_and_never_overlap(runtime, settings):
+    from fincert.keys.backend import KeyType
+    from fincert.sign.service import TSA_SERIAL_BLOCK, TimeStampService, TimeStampSettings
+
+    small = TimeStampService(
+        runtime.db, runtime.ca, runtime.keys, runtime.clock, TimeStampSettings(),
+        key_type=KeyType(settings.ca_key_type), organization="t", serial_block=3,
+    )
+    first = [small.next_serial() for _ in range(3)]
+    theirs = runtime.tsa.next_serial()  # another process reserves the next block in between
+    later = [small.next_serial() for _ in range(4)]
+
+    assert first == list(range(first[0], first[0] + 3))
+    assert theirs == first[-1] + 1
+    # The small block ran out: its next block starts after the other process's whole block.
+    assert later == [theirs + TSA_SERIAL_BLOCK + i for i in range(4)]
 
 
 # --- signing and verification ---------------------------------------------------------------------

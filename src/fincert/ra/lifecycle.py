@@ -240,6 +240,14 @@ class CertificateLifecycle:
                 raise NotFound(f"no application {application_id}")
             return self._application_view(row)
 
+    def open_application_of(self, member_id: int) -> ApplicationView | None:
+        """The member's open application, if any (an expired one is reported as None)."""
+        with self._db.reader() as session:
+            row = session.execute(select(Application).where(Application.open_member_id == member_id)).scalar_one_or_none()
+            if row is None or _aware(row.expires_at) <= self._clock.now():
+                return None
+            return self._application_view(row)
+
     # -- applications --------------------------------------------------------------------------
 
     def _application(self, session: Session, application_id: int, *, lock: bool = False) -> Application:
@@ -569,10 +577,12 @@ class CertificateLifecycle:
                 raise NotFound(f"application {application_id} refers to a missing member or institution")
             member_id, kind, product, target_serial, reason = app.member_id, app.kind, app.product, app.target_serial, app.reason
             member_name, institution_id, institution_name = member.name, institution.id, institution.name
+            # Read with the member here rather than through one registrar call (and one
+            # database session) each: the blind person index, and the data key a cloud
+            # certificate's randomNum is encrypted under.
+            person, data_key = member.rrn_index, member.data_key
         rrn = self._registrar.resident_number(member_id)
         identify = identify_data_other_name(member_name, rrn.digits, random_num)
-        person = self._registrar.person_index(member_id)
-        data_key = self._registrar.member_data_key(member_id)
         replaced: list[str | None] = [None]
 
         def finalize(session: Session, issued: IssuedCertificate) -> None:

@@ -4,8 +4,10 @@ Owns composing the pure ``fincert.sign`` modules with storage and the CA:
 
 - ``TimeStampService``: the RFC 3161 authority at ``FINCERT_PUBLIC_URL/tsa``. Its certificate
   (critical EKU id-kp-timeStamping, under the root) is issued through the CA on first use; its
-  serial numbers come from a database counter advanced with one ``UPDATE ... RETURNING`` per
-  token, so they are unique and strictly increasing across processes.
+  serial numbers come from a database counter that each process advances by a block of
+  ``TSA_SERIAL_BLOCK`` with one ``UPDATE ... RETURNING`` and then hands out in memory: unique
+  across processes, strictly increasing within a process, and increasing across processes
+  block by block (two processes interleave their blocks, never their serials' uniqueness).
 - ``StoredCertificateStatus``: a ``RevocationSource`` answering from the certificates table
   (status, revocation time and reason of fincert-issued certificates) and the authorities
   table (the service's own CA, TSA and OCSP certificates).
@@ -61,7 +63,7 @@ from fincert.ra.identity import parse_rrn
 from fincert.sign.cms import sign_cms_with, timestamper_for_url
 from fincert.sign.raw_signer import PrivateKeySigner, RawSigner
 from fincert.sign.tsa import InProcessTimeStamper, TimeStampAuthority
-from fincert.sign.verify import CertificateStatus, SignatureReport, verify_cms
+from fincert.sign.verify import CertificateStatus, PathCache, SignatureReport, verify_cms
 from fincert.storage import audit
 from fincert.storage.db import Database
 from fincert.storage.models import Authority, Certificate
@@ -87,11 +89,15 @@ class TimeStampSettings(BaseSettings):
 
 
 TSA_COUNTER = "tsa"
+#: Serials a process reserves per database round trip. RFC 3161 §2.4.2 asks for serials unique
+#: over the TSA's lifetime, which blocks keep; a process that stops leaves the rest of its block
+#: unused (gaps are allowed), and tokens from two processes are ordered per block, not per token.
+TSA_SERIAL_BLOCK = 1000
 _counters = TsaSerialCounter.__table__
-_ADVANCE_SERIAL = (
+_RESERVE_SERIALS = (
     update(_counters)
     .where(_counters.c.name == TSA_COUNTER)
-    .values(last_serial=_counters.c.last_serial + 1)
+    .values(last_serial=_counters.c.last_serial + bindparam("block", type_=_counters.c.last_serial.type))
     .returning(_counters.c.last_serial)
 )
 
@@ -115,7 +121,10 @@ class TimeStampService:
         key_type: KeyType,
         organization: str,
         production: bool = False,
+        serial_block: int = TSA_SERIAL_BLOCK,
     ) -> None:
+        if serial_block < 1:
+            raise ConfigurationError("the TSA serial block must hold at least one serial")
         if production and settings.policy_oid.startswith(EXAMPLE_OID_ARC):
             raise ConfigurationError("production mode needs FINCERT_TSA_POLICY_OID set to your own policy OID")
         self._db = db
@@ -129,6 +138,10 @@ class TimeStampService:
         self._authority: TimeStampAuthority | None = None
         self._certificate: x509.Certificate | None = None
         self._counter_ready = False
+        self._serial_lock = threading.Lock()
+        self._serial_block = serial_block
+        # The next serial to hand out and the end (exclusive) of the reserved block.
+        self._serial_next = self._serial_end = 0
 
     @property
     def policy_oid(self) -> str:
@@ -194,11 +207,20 @@ class TimeStampService:
         self._counter_ready = True
 
     def next_serial(self) -> int:
-        """Take the next serial: one committed ``UPDATE ... RETURNING`` (a row lock on PostgreSQL,
-        the database write lock on SQLite), so no two tokens share one, across processes."""
-        self._ensure_counter()
-        with self._db.engine.begin() as connection:
-            return int(connection.execute(_ADVANCE_SERIAL).scalar_one())
+        """Take the next serial from this process's block, reserving a new block when it is used up.
+
+        A block is reserved with one committed ``UPDATE ... RETURNING`` (a row lock on PostgreSQL,
+        the database write lock on SQLite), so no two processes hold overlapping blocks.
+        """
+        with self._serial_lock:
+            if self._serial_next >= self._serial_end:
+                self._ensure_counter()
+                with self._db.engine.begin() as connection:
+                    last = int(connection.execute(_RESERVE_SERIALS, {"block": self._serial_block}).scalar_one())
+                self._serial_next, self._serial_end = last - self._serial_block + 1, last + 1
+            serial = self._serial_next
+            self._serial_next += 1
+            return serial
 
 
 # --- certificate status from storage -----------------------------------------------------------
@@ -471,14 +493,17 @@ class Verification:
 class SignatureVerifier:
     """Verifies signatures the way this deployment's relying parties should.
 
-    Trust root: the deployment's root CA. Status: ``StoredCertificateStatus``. The judgement
-    time is the valid signature time-stamp's genTime, else now (see ``fincert.sign.verify``).
+    Trust root: the deployment's root CA. Status: ``StoredCertificateStatus``, asked on every
+    call. The judgement time is the valid signature time-stamp's genTime, else now (see
+    ``fincert.sign.verify``). Paths pyhanko-certvalidator accepted are remembered in a
+    ``PathCache``, so a signer seen before is verified on the fast path.
     """
 
     def __init__(self, ca: CertificateAuthority, status: StoredCertificateStatus, clock: Clock) -> None:
         self._ca = ca
         self._status = status
         self._clock = clock
+        self.path_cache = PathCache()
 
     def verify(
         self,
@@ -500,6 +525,7 @@ class SignatureVerifier:
             trust_roots=[self._ca.hierarchy().root],
             revocation=self._status,
             at=self._clock.now(),
+            path_cache=self.path_cache,
         )
         vid_match: bool | None = None
         if identity is not None and report.signer_certificate:

@@ -30,6 +30,7 @@ from pyhanko.sign.timestamps import TimeStamper
 
 from fincert.clock import Clock
 from fincert.errors import ConfigurationError, InvalidInput, PolicyViolation, VerificationFailed
+from fincert.sign import _der
 from fincert.sign.raw_signer import (
     HashName,
     RawSigner,
@@ -150,7 +151,9 @@ class TimeStampAuthority:
         self._clock = clock
         self._serial_source = serial_source
         self._accepted = frozenset(accepted_imprint_hashes)
-        self._signing_certificate_v2 = as_signing_certificate_v2(self._certificate, "sha256")
+        self._template = _TokenTemplate.build(
+            self._certificate, self._chain, self._policy, accuracy_seconds, hash_alg, self._signer_info_builder
+        )
 
     @property
     def policy_oid(self) -> str:
@@ -162,10 +165,7 @@ class TimeStampAuthority:
             request = self._check_request(request_der)
         except _RequestRefused as refused:
             return _rejection(refused.fail_info, refused.text)
-        token = self._issue_token(request)
-        return _TimeStampResp(
-            {"status": tsp.PKIStatusInfo({"status": "granted"}), "time_stamp_token": token}
-        ).dump()
+        return _der.sequence(_GRANTED, self._issue_token(request))
 
     def _check_request(self, request_der: bytes) -> tsp.TimeStampReq:
         try:
@@ -189,64 +189,114 @@ class TimeStampAuthority:
             raise _RequestRefused("unaccepted_extensions", "request extensions are not supported")
         return request
 
-    def _issue_token(self, request: tsp.TimeStampReq) -> cms.ContentInfo:
+    def _issue_token(self, request: tsp.TimeStampReq) -> bytes:
+        """The DER ContentInfo (SignedData over a TSTInfo) answering ``request``.
+
+        Framed by hand from the pieces ``_TokenTemplate`` encoded once: asn1crypto re-walks the
+        TSA certificate and names on every ``dump()``, which cost about 50 ms per token.
+        """
         serial = self._serial_source()
         if not isinstance(serial, int) or serial <= 0 or serial.bit_length() > 159:
             raise ConfigurationError("TSA serial source returned an unusable serial number")
         # Whole seconds: the stated accuracy is in seconds, and DER GeneralizedTime then has no
         # fraction whose trailing-zero rules some verifiers get wrong.
-        gen_time = self._clock.now().astimezone(timezone.utc).replace(microsecond=0)
-        tst_info_fields: dict[str, object] = {
-            "version": "v1",
-            "policy": self._policy,
-            "message_imprint": request["message_imprint"],
-            "serial_number": serial,
-            "gen_time": gen_time,
-            "accuracy": tsp.Accuracy({"seconds": self._accuracy_seconds}),
-            "tsa": asn1_x509.GeneralName(name="directory_name", value=self._certificate.subject),
-        }
-        if request["nonce"].native is not None:
-            tst_info_fields["nonce"] = request["nonce"]
-        tst_info_der = tsp.TSTInfo(tst_info_fields).dump()
-
-        digest_algorithm = self._hash_alg
-        mechanism = self._signer_info_builder.get_signature_mechanism_for_digest(digest_algorithm)
-        signed_attrs = cms.CMSAttributes(
-            [
-                simple_cms_attribute("content_type", "tst_info"),
-                simple_cms_attribute("signing_time", cms.Time({"generalized_time": gen_time})),
-                simple_cms_attribute(
-                    "message_digest",
-                    hashlib.new(digest_algorithm, tst_info_der).digest(),
-                ),
-                simple_cms_attribute("signing_certificate_v2", self._signing_certificate_v2),
-                simple_cms_attribute(
-                    "cms_algorithm_protection",
-                    cms.CMSAlgorithmProtection(
-                        {
-                            "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_algorithm}),
-                            "signature_algorithm": mechanism,
-                        }
-                    ),
-                ),
-            ]
+        gen_time = _der.generalized_time(self._clock.now().astimezone(timezone.utc).replace(microsecond=0))
+        nonce = request["nonce"]
+        template = self._template
+        # The imprint and nonce are copied as the client encoded them (the echo RFC 3161 asks for).
+        tst_info_der = _der.sequence(
+            template.tst_info_head,
+            request["message_imprint"].dump(),
+            _der.integer(serial),
+            gen_time,
+            template.accuracy,
+            b"" if isinstance(nonce, core.Void) else nonce.dump(),
+            template.tsa_name,
         )
-        signature = self._raw_signer.sign(signed_attrs.dump(), digest_algorithm)
-        signer_info = self._signer_info_builder.signer_info(digest_algorithm, signed_attrs, signature)
-        signed_data: dict[str, object] = {
+        signed_attrs = _der.set_of(
+            template.content_type_attr,
+            _der.sequence(_SIGNING_TIME_OID, _der.tlv(0x31, gen_time)),
+            _der.sequence(
+                _MESSAGE_DIGEST_OID,
+                _der.tlv(0x31, _der.tlv(0x04, hashlib.new(self._hash_alg, tst_info_der).digest())),
+            ),
+            template.signing_certificate_attr,
+            template.algorithm_protection_attr,
+        )
+        signature = self._raw_signer.sign(signed_attrs, self._hash_alg)
+        signer_info = _der.sequence(
+            template.signer_info_head,
+            _der.tlv(0xA0, signed_attrs[_der.header_length(signed_attrs):]),  # [0] IMPLICIT SET
+            template.signature_algorithm,
+            _der.tlv(0x04, signature),
+        )
+        signed_data = _der.sequence(
             # v3 because the encapsulated content is not id-data (RFC 5652 §5.1).
-            "version": "v3",
-            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_algorithm})],
-            "encap_content_info": {
-                "content_type": "tst_info",
-                "content": core.ParsableOctetString(tst_info_der),
-            },
-            "signer_infos": [signer_info],
-        }
-        # RFC 3161 §2.4.1: certificates only when certReq is true, and then the TSA's own.
-        if request["cert_req"].native:
-            signed_data["certificates"] = [self._certificate, *self._chain]
-        return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
+            template.signed_data_head,
+            _der.sequence(_TST_INFO_OID, _der.tlv(0xA0, _der.tlv(0x04, tst_info_der))),
+            # RFC 3161 §2.4.1: certificates only when certReq is true, and then the TSA's own.
+            template.certificates if request["cert_req"].native else b"",
+            _der.tlv(0x31, signer_info),
+        )
+        return _der.sequence(_SIGNED_DATA_OID, _der.tlv(0xA0, signed_data))
+
+
+_SIGNED_DATA_OID = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+_TST_INFO_OID = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
+_SIGNING_TIME_OID = core.ObjectIdentifier("1.2.840.113549.1.9.5").dump()
+_MESSAGE_DIGEST_OID = core.ObjectIdentifier("1.2.840.113549.1.9.4").dump()
+_GRANTED = _der.sequence(_der.integer(0))
+
+
+@dataclass(frozen=True)
+class _TokenTemplate:
+    """The parts of every token that depend only on the TSA certificate and settings, in DER."""
+
+    tst_info_head: bytes  # version, policy
+    accuracy: bytes
+    tsa_name: bytes  # [0] GeneralName directoryName: the TSA certificate's subject
+    content_type_attr: bytes
+    signing_certificate_attr: bytes
+    algorithm_protection_attr: bytes
+    signer_info_head: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+    signed_data_head: bytes  # version, digestAlgorithms
+    certificates: bytes  # [0] IMPLICIT CertificateSet
+
+    @classmethod
+    def build(
+        cls,
+        certificate: asn1_x509.Certificate,
+        chain: list[asn1_x509.Certificate],
+        policy: core.ObjectIdentifier,
+        accuracy_seconds: int,
+        hash_alg: HashName,
+        bridge: RawSignerBridge,
+    ) -> _TokenTemplate:
+        mechanism = bridge.get_signature_mechanism_for_digest(hash_alg)
+        digest_algorithm = algos.DigestAlgorithm({"algorithm": hash_alg})
+        # pyHanko's SignerInfo layout, encoded once with a placeholder signature and taken apart.
+        reference = bridge.signer_info(
+            hash_alg, cms.CMSAttributes([simple_cms_attribute("content_type", "tst_info")]), b"\0"
+        )
+        certificates = cms.CertificateSet([*([certificate] + chain)]).dump(force=True)
+        return cls(
+            tst_info_head=_der.integer(1) + policy.dump(),
+            accuracy=tsp.Accuracy({"seconds": accuracy_seconds}).dump(force=True),
+            tsa_name=_der.tlv(0xA0, asn1_x509.GeneralName(name="directory_name", value=certificate.subject).dump(force=True)),
+            content_type_attr=simple_cms_attribute("content_type", "tst_info").dump(force=True),
+            signing_certificate_attr=simple_cms_attribute(
+                "signing_certificate_v2", as_signing_certificate_v2(certificate, "sha256")
+            ).dump(force=True),
+            algorithm_protection_attr=simple_cms_attribute(
+                "cms_algorithm_protection",
+                cms.CMSAlgorithmProtection({"digest_algorithm": digest_algorithm, "signature_algorithm": mechanism}),
+            ).dump(force=True),
+            signer_info_head=reference["version"].dump() + reference["sid"].dump(force=True) + reference["digest_algorithm"].dump(force=True),
+            signature_algorithm=reference["signature_algorithm"].dump(force=True),
+            signed_data_head=_der.integer(3) + _der.tlv(0x31, digest_algorithm.dump(force=True)),
+            certificates=_der.tlv(0xA0, certificates[_der.header_length(certificates):]),
+        )
 
 
 def _check_signer_matches(raw_signer: RawSigner, certificate: x509.Certificate, hash_alg: HashName) -> None:

@@ -326,3 +326,18 @@ def test_request_with_a_given_imprint():
     with pytest.raises(InvalidInput):
         build_timestamp_request(MessageImprint("sha256", b"too short"))
 
+
+
+@pytest.mark.parametrize("cert_req", [True, False])
+@pytest.mark.parametrize("nonce", [False, 1, 2**62 + 5, 2**63 - 1])
+def test_hand_framed_response_is_canonical_der(tsa, cert_req, nonce):
+    # The token is framed from pre-encoded parts; asn1crypto, re-encoding every field from its
+    # parsed value, must produce exactly the same bytes (lengths, SET OF order, INTEGER minimality).
+    response = tsa.respond(build_timestamp_request(b"canonical", cert_req=cert_req, nonce=nonce))
+    parsed = tsp.TimeStampResp.load(response, strict=True)
+    parsed.native  # force every field, nested TSTInfo included
+    tst_info = parsed["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
+    assert tst_info.dump(force=True) == bytes(parsed["time_stamp_token"]["content"]["encap_content_info"]["content"])
+    signed_attrs = parsed["time_stamp_token"]["content"]["signer_infos"][0]["signed_attrs"]
+    assert signed_attrs.dump(force=True) == signed_attrs.dump()
+    assert parsed.dump(force=True) == response
