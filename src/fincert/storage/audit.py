@@ -1,7 +1,8 @@
 """The hash-chained audit trail.
 
-``append`` is called inside the same transaction as the state change it records, so there is
-no change without its record and no record without its change. Each record's hash covers its
+``append`` is called inside the same transaction as the state change it records and ``seal``
+writes the records just before that transaction commits, so there is no change without its
+record and no record without its change. Each record's hash covers its
 fields and the previous record's hash; ``verify`` walks the chain and names the first record
 whose hash or link does not hold. The chain's tip lives in the one-row ``audit_head`` table,
 locked (``SELECT ... FOR UPDATE`` on PostgreSQL, the database write lock on SQLite) so
@@ -78,6 +79,9 @@ def record_hash(record: AuditRecord) -> str:
     return hashlib.sha256(_canonical(record)).hexdigest()
 
 
+_PENDING = "fincert.audit.pending"
+
+
 def append(
     session: Session,
     *,
@@ -88,36 +92,49 @@ def append(
     now: dt.datetime,
     details: dict[str, Any] | None = None,
     institution_id: int | None = None,
-) -> int:
-    """Append one record to the chain within the caller's transaction; returns its ``seq``.
+) -> None:
+    """Record a state change in the caller's transaction.
 
-    Core statements rather than ORM objects: this runs in every state-changing transaction,
-    and the ORM's unit of work costs more CPU than the three statements themselves.
+    The record joins the chain when the transaction commits (``seal``, called by
+    ``Database.transaction``): the chain's head is locked only for the last statements before
+    the commit, not for the whole transaction, so concurrent transactions queue briefly. A
+    transaction that rolls back leaves no record, as it leaves no change.
     """
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "occurred_at": now.astimezone(dt.timezone.utc),
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id),
+            "institution_id": institution_id,
+            "details_json": json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
+        }
+    )
+
+
+def seal(session: Session) -> None:
+    """Chain the transaction's pending records onto the head and write them (before commit)."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()  # the state changes first, so a constraint failure aborts before the chain moves
     head = session.execute(_LOCK_HEAD).first()
     if head is None:
         session.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS_HASH))
-        prev_seq, prev_hash = 0, GENESIS_HASH
+        seq, prev_hash = 0, GENESIS_HASH
     else:
-        prev_seq, prev_hash = head
-    values = {
-        "seq": prev_seq + 1,
-        "occurred_at": now.astimezone(dt.timezone.utc),
-        "actor": actor,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": str(subject_id),
-        "institution_id": institution_id,
-        "details_json": json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
-        "prev_hash": prev_hash,
-    }
-    digest = hashlib.sha256(_canonical_fields(**values)).hexdigest()
-    session.execute(_INSERT_RECORD, {**values, "hash": digest})
-    session.execute(_MOVE_HEAD, {"new_seq": values["seq"], "new_hash": digest})
-    return values["seq"]
+        seq, prev_hash = head
+    rows = []
+    for values in pending:
+        seq += 1
+        record = {**values, "seq": seq, "prev_hash": prev_hash}
+        prev_hash = hashlib.sha256(_canonical_fields(**record)).hexdigest()
+        rows.append({**record, "hash": prev_hash})
+    session.execute(_INSERT_RECORD, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
 
 
-# Built once: statements with bound parameters skip SQLAlchemy's per-call construction.
 # On the Tables, not the ORM classes, so they skip the ORM's bulk-DML machinery.
 _head = AuditHead.__table__
 _LOCK_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()

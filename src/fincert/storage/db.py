@@ -18,6 +18,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from fincert.storage import audit
+
 
 def make_engine(url: str, *, write: bool = True) -> Engine:
     """An engine; on SQLite, ``write`` engines start transactions with ``BEGIN IMMEDIATE``
@@ -81,6 +83,7 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+            audit.seal(session)
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
