@@ -7,7 +7,7 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 import threading
 import time
@@ -19,16 +19,39 @@ COUNT = 400
 
 
 def raw_build_sign_rate(ca_key: rsa.RSAPrivateKey, subscriber: rsa.RSAPublicKey, count: int = COUNT) -> float:
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"), x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
+    """The peer: cryptography building and signing the same end-entity certificate (the
+    profile's extensions) in a loop, with nothing checked or stored."""
+    issuer = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"), x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fincert"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "한빛은행"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "홍길동()00000000000000000001"),
+        ]
+    )
     now = dt.datetime.now(dt.timezone.utc)
+    policy = x509.PolicyInformation(x509.ObjectIdentifier("1.3.6.1.4.1.32473.410.1.1"), ["http://127.0.0.1:8000/cps", x509.UserNotice(None, "금융인증서")])
+    aia = x509.AuthorityInformationAccess(
+        [
+            x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier("http://127.0.0.1:8000/ocsp")),
+            x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier("http://127.0.0.1:8000/ca/2.crt")),
+        ]
+    )
+    cdp = x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier("http://127.0.0.1:8000/crl/2/0.crl")], None, None, None)])
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
 
     def one() -> None:
         (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(subscriber)
-            .serial_number(new_serial()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
+            x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(subscriber)
+            .serial_number(new_serial()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1095))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.CertificatePolicies([policy]), critical=False)
+            .add_extension(cdp, critical=False)
+            .add_extension(aia, critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(subscriber), critical=False)
+            .add_extension(aki, critical=False)
             .sign(ca_key, hashes.SHA256())
         )
 
@@ -64,7 +87,8 @@ def run(report: dict) -> None:
             fincert = timed(lambda: rt.ca.issue(request), COUNT)
             section[f"fincert issuance core on {backend}, 1 client"] = fincert
             section[f"ratio {backend} 1 client : raw"] = fincert / raw
-            parallel = concurrent_rate(lambda: rt.ca.issue(request), clients=4, count=COUNT)
-            section[f"fincert issuance core on {backend}, 4 clients"] = parallel
-            section[f"ratio {backend} 4 clients : raw"] = parallel / raw
-    report["issuance core (certificates/s, one client)"] = section
+            for clients in (4, 8):
+                parallel = concurrent_rate(lambda: rt.ca.issue(request), clients=clients, count=COUNT)
+                section[f"fincert issuance core on {backend}, {clients} clients"] = parallel
+                section[f"ratio {backend} {clients} clients : raw"] = parallel / raw
+    report["issuance core (certificates/s): reserve, draft, check, sign, store with audit"] = section
