@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from asn1crypto import pkcs12
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from fincert.api.app import create_app
 from fincert.config import Settings
+from fincert.formats.npki import read_sign_pri_key
 from fincert.runtime import Runtime, open_runtime
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,12 +49,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served_settings() -> dict[str, object]:
+    """Settings a test module changes for its server (e.g. short validity to reach renewal)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, served_settings: dict[str, object]) -> Iterator[Served]:
     port = _free_port()
     home = tmp_path_factory.mktemp("browser-home")
     settings = Settings(
         home=home, database_url=f"sqlite:///{home / 'fincert.db'}", ca_passphrase="test-ca-passphrase-not-secret",
-        demo=True, public_url=f"http://localhost:{port}", log_level="WARNING",
+        demo=True, public_url=f"http://localhost:{port}", log_level="WARNING", **served_settings,
     )
     runtime = open_runtime(settings)
     runtime.initialize()
@@ -149,6 +157,7 @@ def apply(page: Page, product: str = "financial") -> None:
 def demo_security_card(page: Page) -> dict[str, str]:
     """Receive the demo security card on the verify page; returns its cells."""
     page.click('form[action$="/verify-demo/enroll"]:has(input[value="security-card"]) button')
+    expect(page.locator("table.card td[data-cell]")).to_have_count(35)
     cells = {}
     for cell in page.locator("table.card td[data-cell]").all():
         cells[cell.get_attribute("data-cell")] = cell.inner_text().strip()
@@ -194,3 +203,67 @@ def axe_violations(page: Page) -> list[dict]:
         for v in result["violations"]
         if v["impact"] in ("critical", "serious")
     ]
+
+
+def issue_file_certificate(page: Page, base: str, holder: dict[str, str], password: str, target: Path, institution: str = "NURI") -> dict[str, str]:
+    """Sign up, apply for a joint certificate, verify with the demo security card, let the browser
+    make the key and save the downloaded .p12 at ``target``; returns the security card's cells."""
+    sign_up(page, base, holder, institution=institution)
+    apply(page, "joint")
+    cells = demo_security_card(page)
+    answer_security_card(page, cells)
+    page.click('form[action="/issue/verify-complete"] button')
+    page.fill("#f-file_password", password)
+    page.fill("#f-file_password_confirm", password)
+    page.click("[data-file-store] form button[type=submit]")
+    download_file(page, page.locator("[data-file-store] [data-file-link]"), target)
+    return cells
+
+
+def download_file(page: Page, link, target: Path) -> None:  # noqa: ANN001 - a Playwright Locator
+    expect(link).to_be_visible(timeout=60_000)
+    with page.expect_download() as download_info:
+        link.click()
+    download_info.value.save_as(target)
+
+
+def pkcs12_key_attributes(data: bytes, password: str):  # noqa: ANN201 - fincert.formats.npki.NpkiPrivateKey
+    """The private key of a PKCS#12 file read with its attributes: the shrouded key bag's
+    EncryptedPrivateKeyInfo decrypted by fincert's PKCS#8 reader (which keeps randomNum, unlike
+    OpenSSL's and cryptography's PKCS#12 readers)."""
+    pfx = pkcs12.Pfx.load(data)
+    for content_info in pfx.authenticated_safe:
+        if content_info["content_type"].native != "data":
+            continue
+        for bag in pkcs12.SafeContents.load(content_info["content"].native):
+            if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
+                return read_sign_pri_key(bag["bag_value"].untag().dump(), password)
+    raise AssertionError("no pkcs8ShroudedKeyBag in the file")
+
+
+def open_console(context: BrowserContext, base: str, institution: str) -> Page:
+    """A demo operator of ``institution``, logged in to the console in a new tab."""
+    console = context.new_page()
+    console.set_default_timeout(20_000)
+    console.goto(f"{base}/console")
+    if console.locator('form[action="/console/logout"]').count():
+        # The context is still logged in as an operator of another institution.
+        console.click('form[action="/console/logout"] button')
+    console.select_option("#demo-institution", institution)
+    console.click('form[action="/console/demo-operator"] button')
+    expect(console.locator("#demo-password")).to_be_visible()
+    return console
+
+
+def log_in(page: Page, base: str, holder: dict[str, str], institution: str, next_page: str) -> None:
+    page.goto(f"{base}/login?next={next_page}")
+    page.select_option("#f-institution", institution)
+    page.fill("#f-login_id", holder["login_id"])
+    page.fill("#f-password", holder["password"])
+    page.click('form[action="/login"] button[type=submit]')
+
+
+def log_out(page: Page, base: str) -> None:
+    page.goto(f"{base}/certificates")
+    page.click('form[action="/logout"] button')
+    expect(page.locator('form[action="/logout"]')).to_have_count(0)

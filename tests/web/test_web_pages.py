@@ -187,3 +187,28 @@ def test_json_logs_carry_no_personal_data():
     assert entry["route"] == "/api/v1/me" and entry["level"] == "info"
     for secret in ("900101", "1234567", "010-1234", "hong@", "fms_abc", "123456"):
         assert secret not in line
+
+
+def test_an_application_open_elsewhere_is_offered_for_resume_or_cancel_never_an_open_redirect(client, runtime):
+    token = csrf(client)
+    client.post("/issue/institutions/HANBIT/signup", data={**HOLDER, "csrf_token": token})
+    member_id = runtime.registrar.list_members(runtime.institutions.get("HANBIT").id)[-1].id
+    # Opened "in another browser": through the service, so this browser has no cookie for it.
+    elsewhere = runtime.lifecycle.open_application(member_id, "issue", product="joint", actor="test")
+    page = client.get("/issue/apply")
+    assert f'data-open-application="{elsewhere.id}"' in page.text and "/applications/open/resume" in page.text
+    refused = client.post("/issue/apply", data={"csrf_token": token, "product": "financial"})
+    assert refused.status_code == 409 and "진행 중인 신청이 있습니다" in refused.text
+    assert runtime.lifecycle.open_application_of(member_id).id == elsewhere.id
+
+    resumed = client.post("/applications/open/resume", data={"csrf_token": token, "next": "/issue/apply"}, follow_redirects=False)
+    assert resumed.headers["location"] == "/issue/verify" and resumed.cookies.get("fincert_application") == str(elsewhere.id)
+    # Now it is this browser's application: no offer, and applying again replaces it.
+    assert "data-open-application" not in client.get("/issue/apply").text
+    client.cookies.delete("fincert_application")
+
+    cancelled = client.post("/applications/open/cancel", data={"csrf_token": token, "next": "https://evil.example/"}, follow_redirects=False)
+    assert cancelled.headers["location"] == "/issue/apply?cancelled=1"
+    assert runtime.lifecycle.open_application_of(member_id) is None
+    assert runtime.lifecycle.application(elsewhere.id, member_id=member_id).status == "cancelled"
+    assert client.post("/issue/apply", data={"csrf_token": token, "product": "joint"}, follow_redirects=False).status_code == 303

@@ -4,7 +4,12 @@ steps), identity verification, storing the certificate, my certificates, signing
 Each handler parses the form, calls one service function (``runtime.registrar`` or
 ``runtime.lifecycle``), and on a domain error renders the same page again with the message in
 place and what the holder typed (never passwords, PINs or codes). The open application's id is
-kept in an HttpOnly cookie; the service checks that it belongs to the logged-in member.
+kept in an HttpOnly cookie; the service checks that it belongs to the logged-in member. An
+application opened in another browser is shown on the apply, reissue and my-certificates pages,
+to be resumed here (identity is then verified again in this session) or cancelled.
+
+Key files never reach these handlers: storing, signing with and renewing a file certificate
+happen in the browser (static/js/app.js) against the JSON API.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ REISSUE_REASONS = ("lost", "forgotten", "locked", "expired")
 HOLDER_REVOCATION_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified")
 #: Which assurance-policy purpose each wizard verifies for.
 PURPOSE = {"issue": "issue", "reissue": "reissue", "manage": "revoke"}
+#: Where an application opened elsewhere is resumed: its kind's identity-verification page.
+RESUME_PAGES = {"issue": "/issue/verify", "reissue": "/reissue/verify", "register": "/manage/verify"}
+#: The pages that show an application opened elsewhere, and are returned to after cancelling it.
+OPEN_APPLICATION_PAGES = ("/issue/apply", "/reissue", "/certificates")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -73,6 +82,15 @@ def _member_context(runtime: Runtime, member: MemberPrincipal) -> dict[str, Any]
     view = runtime.registrar.show_member(member.member_id)
     evidence = runtime.registrar.session_evidence(member)
     return {"member": view, "evidence_methods": [str(e.get("method")) for e in evidence], "evidence": evidence}
+
+
+def _elsewhere_context(request: Request, member: MemberPrincipal) -> dict[str, Any]:
+    """The member's open application when another browser (or an earlier visit) opened it: the
+    page offers to resume or cancel it instead of answering every new application with a conflict."""
+    open_application = _runtime(request).lifecycle.open_application_of(member.member_id)
+    if open_application is None or open_application.id == _application_id(request):
+        return {"open_application": None}
+    return {"open_application": open_application, "resumable": open_application.status == "created" and open_application.kind in RESUME_PAGES}
 
 
 # -- home, institution choice, sign-up and login ------------------------------------------------
@@ -184,19 +202,18 @@ def logout(request: Request) -> Response:
 
 
 def _open_application(request: Request, member: MemberPrincipal, kind: str, **options: Any) -> int:
-    """Open an application; an earlier one this browser left open is cancelled first."""
+    """Open an application; an earlier one this browser left open is cancelled first. One opened
+    in another browser stays: the Conflict goes back to the page, which offers resume or cancel."""
     lifecycle = _runtime(request).lifecycle
     actor = member.actor
     try:
         return lifecycle.open_application(member.member_id, kind, actor=actor, **options).id
     except Conflict:
-        earlier = request.cookies.get(APPLICATION_COOKIE, "")
-        if not earlier.isdigit():
+        blocking = lifecycle.open_application_of(member.member_id)
+        if blocking is None or blocking.id != _application_id(request):
             raise
-        try:
-            lifecycle.cancel(int(earlier), actor=actor, member_id=member.member_id)
-        except FincertError:
-            pass
+        with contextlib.suppress(FincertError):
+            lifecycle.cancel(blocking.id, actor=actor, member_id=member.member_id)
         return lifecycle.open_application(member.member_id, kind, actor=actor, **options).id
 
 
@@ -205,12 +222,45 @@ def _with_application(response: Response, application_id: int) -> Response:
     return response
 
 
+def _back_to(value: str | None) -> str:
+    return value if value in OPEN_APPLICATION_PAGES else "/issue/apply"
+
+
+@router.post("/applications/open/resume")
+async def resume_open_application(request: Request) -> Response:
+    """Take over, in this browser, the application opened elsewhere: identity is verified again
+    here (proofs belong to a session), then the wizard goes on."""
+    member = _member_or_login(request, "/issue/apply")
+    if isinstance(member, Response):
+        return member
+    form = await _form(request)
+    open_application = _runtime(request).lifecycle.open_application_of(member.member_id)
+    if open_application is None or open_application.status != "created" or open_application.kind not in RESUME_PAGES:
+        return redirect(_back_to(form.get("next")))
+    return _with_application(redirect(RESUME_PAGES[open_application.kind]), open_application.id)
+
+
+@router.post("/applications/open/cancel")
+async def cancel_open_application(request: Request) -> Response:
+    member = _member_or_login(request, "/issue/apply")
+    if isinstance(member, Response):
+        return member
+    form = await _form(request)
+    lifecycle = _runtime(request).lifecycle
+    open_application = lifecycle.open_application_of(member.member_id)
+    if open_application is not None:
+        # Gone already (finished or expired meanwhile) is the outcome the holder asked for.
+        with contextlib.suppress(FincertError):
+            lifecycle.cancel(open_application.id, actor=member.actor, member_id=member.member_id)
+    return redirect(_back_to(form.get("next")) + "?cancelled=1")
+
+
 @router.get("/issue/apply", response_class=HTMLResponse)
 def apply_page(request: Request) -> Response:
     member = _member_or_login(request, "/issue/apply")
     if isinstance(member, Response):
         return member
-    return render(request, "apply.html", {"steps": ISSUE_STEPS, "step": 2, **_member_context(_runtime(request), member)})
+    return render(request, "apply.html", {"steps": ISSUE_STEPS, "step": 2, **_member_context(_runtime(request), member), **_elsewhere_context(request, member)})
 
 
 @router.post("/issue/apply")
@@ -224,7 +274,7 @@ async def apply(request: Request) -> Response:
     except FincertError as error:
         return render(
             request, "apply.html",
-            {"steps": ISSUE_STEPS, "step": 2, "form": form, "errors": form_error(request, error), **_member_context(_runtime(request), member)},
+            {"steps": ISSUE_STEPS, "step": 2, "form": form, "errors": form_error(request, error), **_member_context(_runtime(request), member), **_elsewhere_context(request, member)},
             status=error.http_status,
         )
     return _with_application(redirect("/issue/verify"), application_id)
@@ -390,6 +440,9 @@ async def store(flow: str, request: Request) -> Response:
     collection = {"reference_number": form.get("reference_number", ""), "authorization_code": form.get("authorization_code", "")}
     application_id = _application_id(request)
     application = _own_application(runtime, application_id, member)
+    if application is not None and application.kind == "renew":
+        # A cloud renewal posts here too; shown again (after a wrong PIN) as the renewal it is.
+        flow, steps, step = "renew", (), 0
     context = {"steps": steps, "step": step, "flow": flow, "collection": collection, "application": application, **_member_context(runtime, member)}
     if form.get("action") == "show":
         return render(request, "store.html", context)
@@ -419,6 +472,7 @@ def reissue_page(request: Request) -> Response:
     context: dict[str, Any] = {"steps": REISSUE_STEPS, "step": 0, "institutions": _institutions(runtime), "next": "/reissue"}
     if member is not None:
         context.update(_member_context(runtime, member))
+        context.update(_elsewhere_context(request, member))
         context["certificates"] = runtime.lifecycle.certificates_of(member.member_id)
     return render(request, "reissue.html", context)
 
@@ -439,7 +493,7 @@ async def reissue_apply(request: Request) -> Response:
         context = {
             "steps": REISSUE_STEPS, "step": 0, "institutions": _institutions(runtime), "form": form,
             "errors": form_error(request, error, default_field="reason"), "certificates": runtime.lifecycle.certificates_of(member.member_id),
-            **_member_context(runtime, member),
+            **_member_context(runtime, member), **_elsewhere_context(request, member),
         }
         return render(request, "reissue.html", context, status=error.http_status)
     return _with_application(redirect("/reissue/verify"), application_id)
@@ -460,7 +514,10 @@ def _certificates_page(request: Request, member: MemberPrincipal, *, status: int
     missing = runtime.registrar.policy.missing("revoke", context["evidence"], now=now)
     return render(
         request, "certificates.html",
-        {"rows": rows, "revoke_missing": missing, "reasons": HOLDER_REVOCATION_REASONS, "institutions": _institutions(runtime), **context, **extra},
+        {
+            "rows": rows, "revoke_missing": missing, "reasons": HOLDER_REVOCATION_REASONS, "institutions": _institutions(runtime),
+            **context, **_elsewhere_context(request, member), **extra,
+        },
         status=status,
     )
 
