@@ -123,6 +123,9 @@ class Settings(BaseSettings):
                 )
         if self.database_url is None:
             raise ConfigurationError("production mode needs FINCERT_DATABASE_URL")
+        if self.message_sender != "webhook" or not self.message_webhook_url:
+            # The outbox keeps codes in the database for the demo page; real codes go to a gateway.
+            raise ConfigurationError("production mode needs FINCERT_MESSAGE_SENDER=webhook and FINCERT_MESSAGE_WEBHOOK_URL")
         self.master_key_bytes()
 
     # -- secrets -------------------------------------------------------------------------

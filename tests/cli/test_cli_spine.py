@@ -105,6 +105,9 @@ def test_production_mode_refuses_missing_or_default_secrets(cli, tmp_path):
     oid = cli(["institution", "list"], tmp_path / "p", env=strong)
     assert oid.returncode == 1 and "POLICY_OID" in oid.stderr
     strong |= {"FINCERT_FINANCIAL_POLICY_OID": "1.2.410.200005.1.1.1.10", "FINCERT_JOINT_POLICY_OID": "1.2.410.200005.1.1.4"}
+    outbox = cli(["institution", "list"], tmp_path / "p", env=strong)
+    assert outbox.returncode == 1 and "WEBHOOK" in outbox.stderr
+    strong |= {"FINCERT_MESSAGE_SENDER": "webhook", "FINCERT_MESSAGE_WEBHOOK_URL": "https://sms-gateway.example/send"}
     fine = cli(["institution", "list", "--json"], tmp_path / "p", env=strong)
     assert fine.returncode == 0, fine.stderr
     assert not (tmp_path / "p" / "secrets").exists()
