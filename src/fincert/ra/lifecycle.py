@@ -581,7 +581,7 @@ class CertificateLifecycle:
             # database session) each: the blind person index, and the data key a cloud
             # certificate's randomNum is encrypted under.
             person, data_key = member.rrn_index, member.data_key
-        rrn = self._registrar.resident_number(member_id)
+            rrn = self._registrar.decrypt_resident_number(member)
         identify = identify_data_other_name(member_name, rrn.digits, random_num)
         replaced: list[str | None] = [None]
 

@@ -367,9 +367,12 @@ class Registrar:
     def resident_number(self, member_id: int) -> ResidentNumber:
         """Decrypt a member's resident number (for the VID at issuance; never for display)."""
         with self._db.reader() as session:
-            member = self._member(session, member_id)
-            plain = self._pii.decrypt(member.rrn_ciphertext, member.data_key, f"fincert/member-rrn/{member.rrn_index}".encode())
-            return parse_rrn(plain.decode())
+            return self.decrypt_resident_number(self._member(session, member_id))
+
+    def decrypt_resident_number(self, member: Member) -> ResidentNumber:
+        """The resident number of a member row already read (saves a session on hot paths)."""
+        plain = self._pii.decrypt(member.rrn_ciphertext, member.data_key, f"fincert/member-rrn/{member.rrn_index}".encode())
+        return parse_rrn(plain.decode())
 
     def member_data_key(self, member_id: int) -> bytes:
         with self._db.reader() as session:
