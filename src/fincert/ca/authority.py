@@ -362,26 +362,25 @@ class CertificateAuthority:
         # partition follows the row's sequence number, so it is set once the id is known.
         subject_text = subject.rfc4514_string()
         spki_sha256 = hashlib.sha256(spki).hexdigest()
-        with self._db.transaction() as session:
-            certificate_id = session.execute(
-                _RESERVE,
-                {
-                    "serial": serial_text,
-                    "issuer_id": hierarchy.issuing_id,
-                    "status": "reserved",
-                    "product": profile.name,
-                    "subject": subject_text,
-                    "public_key_sha256": spki_sha256,
-                    "request_json": "{}",
-                    "crl_partition": 0,
-                    "not_before": not_before,
-                    "not_after": not_after,
-                    "institution_id": request.institution_id,
-                    "member_id": request.member_id,
-                    "created_at": now,
-                },
-            ).scalar_one()
-            partition = certificate_id // self._partition_size
+        reservation = {
+            "serial": serial_text,
+            "issuer_id": hierarchy.issuing_id,
+            "status": "reserved",
+            "product": profile.name,
+            "subject": subject_text,
+            "public_key_sha256": spki_sha256,
+            "request_json": "{}",
+            "crl_partition": 0,
+            "not_before": not_before,
+            "not_after": not_after,
+            "institution_id": request.institution_id,
+            "member_id": request.member_id,
+            "created_at": now,
+        }
+
+        def reserve(session: Session) -> tuple[int, int]:
+            row_id = session.execute(_RESERVE, reservation).scalar_one()
+            row_partition = row_id // self._partition_size
             request_json = json.dumps(
                 {
                     "product": profile.name,
@@ -389,12 +388,16 @@ class CertificateAuthority:
                     "spki_sha256": spki_sha256,
                     "not_before": not_before.isoformat(),
                     "not_after": not_after.isoformat(),
-                    "crl_partition": partition,
+                    "crl_partition": row_partition,
                     "identify_data": request.identify_data is not None,
                 },
                 ensure_ascii=False,
             )
-            session.execute(_RECORD_REQUEST, {"row_id": certificate_id, "partition": partition, "request": request_json})
+            session.execute(_RECORD_REQUEST, {"row_id": row_id, "partition": row_partition, "request": request_json})
+            return row_id, row_partition
+
+        # Committed before anything is signed; concurrent issuances share the commit.
+        certificate_id, partition = self._db.grouped(reserve)
 
         try:
             urls = self.expected_urls(hierarchy.issuing_id, partition)
@@ -460,8 +463,9 @@ class CertificateAuthority:
             )
             issued = IssuedCertificate(certificate_id, serial_text, certificate, profile.name, not_before, not_after)
 
-            # Step 4: store with its audit record, plus the caller's changes, in one transaction.
-            with self._db.transaction() as session:
+            # Step 4: store with its audit record, plus the caller's changes, in one transaction
+            # (shared with concurrent issuances' units: one commit for all).
+            def store(session: Session) -> None:
                 stored = session.execute(_STORE_ISSUED, {"row_id": certificate_id, "der": issued.der, "issued_at": now})
                 if stored.rowcount != 1:
                     raise Conflict(f"serial {serial_text} is no longer reserved for this issuance")
@@ -477,6 +481,8 @@ class CertificateAuthority:
                 )
                 if finalize is not None:
                     finalize(session, issued)
+
+            self._db.grouped(store)
             return issued
         except BaseException as exc:
             self._mark_failed(certificate_id, exc, now)

@@ -9,7 +9,8 @@ on the database lock instead of failing half-way.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 from importlib import resources
 
 from alembic import command
@@ -19,6 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from fincert.storage import audit
+from fincert.storage.group_commit import GroupCommit
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, write: bool = True) -> Engine:
@@ -63,6 +67,8 @@ class Database:
         # SQLite: reads get their own engine whose transactions do not take the write lock.
         self._read_engine = make_engine(url, write=False) if url.startswith("sqlite") else self.engine
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        #: Shared transactions for hot, small units of work (see ``group_commit``).
+        self.group_commit = GroupCommit(self.transaction)
 
     @property
     def dialect(self) -> str:
@@ -84,6 +90,12 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
             audit.seal(session)
+
+    def grouped(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` in a transaction that concurrent callers' units may share:
+        one commit for all of them (group commit). ``work`` must be database work alone, as it
+        may be replayed in a transaction of its own when another unit of the batch fails."""
+        return self.group_commit.run(work)
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
