@@ -1,7 +1,9 @@
-"""Status commands: ``fincert crl`` (republish the CRLs now) and ``fincert ocsp refresh``."""
+"""Status commands: ``fincert crl`` (republish the CRLs now), ``fincert ocsp refresh`` and
+``fincert ocsp serve`` (the dedicated OCSP responder process)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -95,8 +97,33 @@ def ocsp_refresh(
         rt.close()
 
 
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def ocsp_serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).", min=0, max=65535)] = 8080,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes sharing the port (default: one per CPU).", min=1)
+    ] = None,
+    upkeep: Annotated[
+        bool,
+        typer.Option("--upkeep/--no-upkeep", help="Run the VA's refresh/republish schedule in worker 0 (off when another process runs it)."),
+    ] = True,
+) -> None:
+    """Serve OCSP (GET /ocsp/{request}, POST /ocsp) from the pre-signed store, apart from the web app.
+
+    Stops gracefully on SIGTERM or Ctrl-C. Needs `fincert init` first; issues the responder certificate if there is none yet.
+    """
+    from fincert.va.ocsp_server import serve
+
+    serve(host=host, port=port, workers=workers or _cpus(), upkeep=upkeep)
+
+
 def register(app: typer.Typer) -> None:
     app.command("crl")(crl)
     ocsp_app = typer.Typer(help="The OCSP responder.", no_args_is_help=True)
     ocsp_app.command("refresh")(ocsp_refresh)
+    ocsp_app.command("serve")(ocsp_serve)
     app.add_typer(ocsp_app, name="ocsp")
