@@ -38,7 +38,8 @@ from fincert.endpoints import PublicEndpoints
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation
 from fincert.keys.backend import KeyBackend, KeyType, PublicKey
 from fincert.storage import audit
-from fincert.storage.db import Database
+from fincert.storage.db import Database, IdBlocks
+from fincert.storage.group_commit import BatchKind
 from fincert.storage.models import Authority, Certificate
 from fincert.va.reasons import REVOCATION_REASONS
 
@@ -202,6 +203,9 @@ class CertificateAuthority:
         self._partition_size = crl_partition_size
         self._hierarchy: Hierarchy | None = None
         self._revocation_listeners: list[Callable[[str], None]] = []
+        self._reserve_kind = BatchKind("certificate.reserve", self._reserve_many)
+        self._ids = IdBlocks(db.engine, "certificates") if db.dialect == "postgresql" else None
+        self._store_kind = BatchKind("certificate.store", self._store_many)
 
     @property
     def profiles(self) -> dict[str, CertificateProfile]:
@@ -362,42 +366,33 @@ class CertificateAuthority:
         # partition follows the row's sequence number, so it is set once the id is known.
         subject_text = subject.rfc4514_string()
         spki_sha256 = hashlib.sha256(spki).hexdigest()
-        reservation = {
-            "serial": serial_text,
-            "issuer_id": hierarchy.issuing_id,
-            "status": "reserved",
-            "product": profile.name,
-            "subject": subject_text,
-            "public_key_sha256": spki_sha256,
-            "request_json": "{}",
-            "crl_partition": 0,
-            "not_before": not_before,
-            "not_after": not_after,
-            "institution_id": request.institution_id,
-            "member_id": request.member_id,
-            "created_at": now,
-        }
-
-        def reserve(session: Session) -> tuple[int, int]:
-            row_id = session.execute(_RESERVE, reservation).scalar_one()
-            row_partition = row_id // self._partition_size
-            request_json = json.dumps(
-                {
-                    "product": profile.name,
-                    "subject": subject_text,
-                    "spki_sha256": spki_sha256,
-                    "not_before": not_before.isoformat(),
-                    "not_after": not_after.isoformat(),
-                    "crl_partition": row_partition,
-                    "identify_data": request.identify_data is not None,
-                },
-                ensure_ascii=False,
-            )
-            session.execute(_RECORD_REQUEST, {"row_id": row_id, "partition": row_partition, "request": request_json})
-            return row_id, row_partition
-
-        # Committed before anything is signed; concurrent issuances share the commit.
-        certificate_id, partition = self._db.grouped(reserve)
+        reservation = _Reservation(
+            row={
+                "serial": serial_text,
+                "issuer_id": hierarchy.issuing_id,
+                "status": "reserved",
+                "product": profile.name,
+                "subject": subject_text,
+                "public_key_sha256": spki_sha256,
+                "request_json": "{}",
+                "crl_partition": 0,
+                "not_before": not_before,
+                "not_after": not_after,
+                "institution_id": request.institution_id,
+                "member_id": request.member_id,
+                "created_at": now,
+            },
+            request={
+                "product": profile.name,
+                "subject": subject_text,
+                "spki_sha256": spki_sha256,
+                "not_before": not_before.isoformat(),
+                "not_after": not_after.isoformat(),
+                "identify_data": request.identify_data is not None,
+            },
+        )
+        # Committed before anything is signed.
+        certificate_id, partition = self._reserve(reservation)
 
         try:
             urls = self.expected_urls(hierarchy.issuing_id, partition)
@@ -464,29 +459,71 @@ class CertificateAuthority:
             issued = IssuedCertificate(certificate_id, serial_text, certificate, profile.name, not_before, not_after)
 
             # Step 4: store with its audit record, plus the caller's changes, in one transaction
-            # (shared with concurrent issuances' units: one commit for all).
-            def store(session: Session) -> None:
-                stored = session.execute(_STORE_ISSUED, {"row_id": certificate_id, "der": issued.der, "issued_at": now})
-                if stored.rowcount != 1:
-                    raise Conflict(f"serial {serial_text} is no longer reserved for this issuance")
-                audit.append(
-                    session,
-                    action="certificate.issued",
-                    actor=request.actor,
-                    subject_type="certificate",
-                    subject_id=serial_text,
-                    now=now,
-                    institution_id=request.institution_id,
-                    details={"product": profile.name, "member_id": request.member_id, "not_after": not_after.isoformat()},
-                )
-                if finalize is not None:
-                    finalize(session, issued)
-
-            self._db.grouped(store)
+            # (shared with concurrent issuances: one UPDATE and one commit for all).
+            self._db.grouped_kind(self._store_kind, _Store(issued, now, request, finalize))
             return issued
         except BaseException as exc:
             self._mark_failed(certificate_id, exc, now)
             raise
+
+    def _reserve(self, reservation: _Reservation) -> tuple[int, int]:
+        """Step 1: write the reservation row; returns its id and CRL partition.
+
+        On PostgreSQL the row's id comes from a block drawn ahead from its sequence, so the
+        reservation is one INSERT that commits on its own (one round trip). On SQLite, where
+        writers take turns on one lock, concurrent reservations share one transaction.
+        """
+        if self._ids is None:
+            return self._db.grouped_kind(self._reserve_kind, reservation)
+        row_id = self._ids.next()
+        partition = row_id // self._partition_size
+        row = {
+            **reservation.row,
+            "id": row_id,
+            "crl_partition": partition,
+            "request_json": json.dumps({**reservation.request, "crl_partition": partition}, ensure_ascii=False, sort_keys=True),
+        }
+        with self._db.autocommit() as connection:
+            connection.execute(_RESERVE_WITH_ID, row)
+        return row_id, partition
+
+    def _reserve_many(self, session: Session, reservations: list[_Reservation]) -> list[tuple[int, int]]:
+        """Step 1 for a batch: one INSERT for all rows, then each row's CRL partition (which
+        follows its id) and the record of the request about to be signed."""
+        ids = session.execute(_RESERVE, [r.row for r in reservations]).scalars().all()
+        recorded = []
+        for row_id, reservation in zip(ids, reservations):
+            partition = row_id // self._partition_size
+            request_json = json.dumps({**reservation.request, "crl_partition": partition}, ensure_ascii=False, sort_keys=True)
+            recorded.append({"row_id": row_id, "partition": partition, "request": request_json})
+        session.execute(_RECORD_REQUEST, recorded)
+        return [(r["row_id"], r["partition"]) for r in recorded]
+
+    @staticmethod
+    def _store_many(session: Session, stores: list[_Store]) -> list[None]:
+        """Step 4 for a batch: one UPDATE for all certificates, then each one's audit record
+        and its caller's ``finalize``, in order."""
+        stored = session.execute(
+            _STORE_ISSUED, [{"row_id": s.issued.id, "der": s.issued.der, "issued_at": s.now} for s in stores]
+        )
+        if stored.rowcount != len(stores):  # replayed one by one, the culprit gets this error
+            serials = ", ".join(s.issued.serial for s in stores)
+            raise Conflict(f"serial {serials} is no longer reserved for this issuance")
+        for store in stores:
+            issued, request = store.issued, store.request
+            audit.append(
+                session,
+                action="certificate.issued",
+                actor=request.actor,
+                subject_type="certificate",
+                subject_id=issued.serial,
+                now=store.now,
+                institution_id=request.institution_id,
+                details={"product": issued.product, "member_id": request.member_id, "not_after": issued.not_after.isoformat()},
+            )
+            if store.finalize is not None:
+                store.finalize(session, issued)
+        return [None] * len(stores)
 
     # -- revocation -------------------------------------------------------------------------
 
@@ -673,10 +710,25 @@ class CertificateAuthority:
             log.warning("could not mark reserved certificate %s as failed", certificate_id, exc_info=True)
 
 
+@dataclass(frozen=True)
+class _Reservation:
+    row: dict[str, object]
+    request: dict[str, object]
+
+
+@dataclass(frozen=True)
+class _Store:
+    issued: IssuedCertificate
+    now: dt.datetime
+    request: IssuanceRequest
+    finalize: Finalize | None
+
+
 # Statements of the issuance path, built once (SQLAlchemy then only binds parameters).
 # On the Table, not the ORM class, so they skip the ORM's bulk-DML machinery.
 _certificates = Certificate.__table__
-_RESERVE = insert(_certificates).returning(_certificates.c.id)
+_RESERVE = insert(_certificates).returning(_certificates.c.id, sort_by_parameter_order=True)
+_RESERVE_WITH_ID = insert(_certificates)
 _RECORD_REQUEST = (
     update(_certificates)
     .where(_certificates.c.id == bindparam("row_id"))

@@ -8,21 +8,27 @@ on the database lock instead of failing half-way.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 from importlib import resources
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from fincert.storage import audit
-from fincert.storage.group_commit import GroupCommit
+from fincert.storage.group_commit import BatchKind, GroupCommit
 
 T = TypeVar("T")
+P = TypeVar("P")
+
+#: Shared transactions in flight at once per process on PostgreSQL (well inside the pool).
+GROUP_COMMIT_LEADERS = 4
 
 
 def make_engine(url: str, *, write: bool = True) -> Engine:
@@ -67,8 +73,9 @@ class Database:
         # SQLite: reads get their own engine whose transactions do not take the write lock.
         self._read_engine = make_engine(url, write=False) if url.startswith("sqlite") else self.engine
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         #: Shared transactions for hot, small units of work (see ``group_commit``).
-        self.group_commit = GroupCommit(self.transaction)
+        self.group_commit = GroupCommit(self.transaction, max_leaders=1 if url.startswith("sqlite") else GROUP_COMMIT_LEADERS)
 
     @property
     def dialect(self) -> str:
@@ -97,6 +104,18 @@ class Database:
         may be replayed in a transaction of its own when another unit of the batch fails."""
         return self.group_commit.run(work)
 
+    def grouped_kind(self, kind: BatchKind[P, T], params: P) -> T:
+        """As ``grouped``, for a unit of ``kind``: neighbours of the same kind in the shared
+        transaction are run with one multi-row statement."""
+        return self.group_commit.run_kind(kind, params)
+
+    @contextlib.contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection whose every statement commits on its own (one round trip, no BEGIN or
+        COMMIT): for changes that are a single statement."""
+        with self._autocommit_engine.connect() as connection:
+            yield connection
+
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
         """A session for reading; changes made through it are never committed."""
@@ -106,3 +125,33 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self._read_engine.dispose()
+
+
+class IdBlocks:
+    """Primary keys of a PostgreSQL table handed out before its INSERT, drawn from the
+    column's own sequence in blocks (one round trip per ``block`` ids).
+
+    Knowing a row's id before writing it lets a write that depends on the id (a certificate's
+    CRL partition) be one INSERT. Every other writer keeps taking ids from the same sequence,
+    so no id is handed out twice; ids of a block left unused when the process stops are gaps.
+    """
+
+    def __init__(self, engine: Engine, table: str, column: str = "id", block: int = 64) -> None:
+        self._engine = engine
+        self._statement = text(
+            "SELECT nextval(pg_get_serial_sequence(:table, :column)) FROM generate_series(1, :count)"
+        ).bindparams(table=table, column=column, count=block)
+        self._free: collections.deque[int] = collections.deque()
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        while True:
+            try:
+                return self._free.popleft()
+            except IndexError:
+                pass
+            with self._lock:
+                if not self._free:
+                    with self._engine.connect() as connection:
+                        self._free.extend(connection.execute(self._statement).scalars())
+                        connection.rollback()

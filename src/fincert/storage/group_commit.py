@@ -6,7 +6,9 @@ the same thing at the same moment, so the first caller to arrive becomes the *le
 every unit of work queued so far (up to ``max_batch``), runs them in order in one transaction
 and commits once; the callers queued meanwhile (the *followers*) wait and get their own result
 or exception. While a leader commits, the next batch queues up behind it; with one caller
-there is no waiting at all (a batch of one).
+there is no waiting at all (a batch of one). Up to ``max_leaders`` batches run at once, each on
+its own connection: on PostgreSQL one batch's round trips and log flush overlap another's
+work; on SQLite, where writers take turns anyway, one leader makes the biggest batches.
 
 Isolation is kept by replay rather than by savepoints (a savepoint costs two more round trips
 per unit): if any unit of a batch raises, or the commit fails, the whole transaction is rolled
@@ -17,6 +19,10 @@ the session they are given (they can run twice; the first run is always rolled b
 
 Each unit's audit records join the chain in the batch's one ``seal``, in unit order; hooks a
 unit registers on the session (``after_commit``) run once the shared transaction commits.
+
+Units of the same ``BatchKind`` that sit next to each other in a batch are run by one call of
+the kind's ``run_many`` (one multi-row statement instead of one per unit): the issuance
+reservations of a batch are one INSERT, their stores one UPDATE.
 """
 
 from __future__ import annotations
@@ -28,32 +34,56 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 #: Units of work per transaction at most: big enough to absorb a burst, small enough that a
 #: replay after a failure stays cheap.
 DEFAULT_MAX_BATCH = 32
 
 
-class _Unit(Generic[T]):
-    __slots__ = ("work", "done", "result", "error")
+class BatchKind(Generic[P, T]):
+    """Units that a batch runs together: ``run_many(session, [params, ...])`` returns one
+    result per ``params``, in order, and raises if any of them fails (the batch is then
+    replayed unit by unit, each through ``run_many(session, [params])``)."""
 
-    def __init__(self, work: Callable[[Session], T]) -> None:
+    def __init__(self, name: str, run_many: Callable[[Session, list[P]], list[T]]) -> None:
+        self.name = name
+        self.run_many = run_many
+
+    def __repr__(self) -> str:
+        return f"BatchKind({self.name!r})"
+
+
+class _Unit(Generic[T]):
+    __slots__ = ("work", "kind", "params", "done", "result", "error")
+
+    def __init__(self, work: Callable[[Session], T] | None, kind: BatchKind[Any, T] | None = None, params: Any = None) -> None:
         self.work = work
+        self.kind = kind
+        self.params = params
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def run_alone(self, session: Session) -> T:
+        if self.kind is not None:
+            (result,) = self.kind.run_many(session, [self.params])
+            return result
+        assert self.work is not None
+        return self.work(session)
 
 
 class GroupCommit:
     """Runs ``work(session)`` units in shared transactions opened by ``transaction``."""
 
-    def __init__(self, transaction: Callable[[], Any], *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+    def __init__(self, transaction: Callable[[], Any], *, max_batch: int = DEFAULT_MAX_BATCH, max_leaders: int = 1) -> None:
+        if max_batch < 1 or max_leaders < 1:
+            raise ValueError("max_batch and max_leaders must be at least 1")
         self._transaction = transaction  # Database.transaction: a context manager yielding a Session
         self._max_batch = max_batch
+        self._max_leaders = max_leaders
         self._queue: list[_Unit[Any]] = []
-        self._leading = False
+        self._leaders = 0
         self._changed = threading.Condition()
         #: Batches committed and units they carried (for metrics and tests).
         self.batches = 0
@@ -61,17 +91,24 @@ class GroupCommit:
 
     def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in a transaction (possibly shared); return its result or raise its error."""
-        unit: _Unit[T] = _Unit(work)
+        return self._submit(_Unit(work))
+
+    def run_kind(self, kind: BatchKind[P, T], params: P) -> T:
+        """Run one unit of ``kind``; neighbours of the same kind in its batch share one call."""
+        return self._submit(_Unit(None, kind, params))
+
+    def _submit(self, unit: _Unit[T]) -> T:
         with self._changed:
             self._queue.append(unit)
             while True:
-                while self._leading and not unit.done:
+                while not unit.done and (self._leaders >= self._max_leaders or unit not in self._queue):
                     self._changed.wait()
                 if unit.done:
                     return self._outcome(unit)
-                # No leader and our unit is still queued: lead. Our unit is at the head of the
-                # queue or behind units that arrived before it; lead until it is done.
-                self._leading = True
+                # A leader's place is free and our unit is still queued: lead. Our unit is at
+                # the head of the queue or behind units that arrived before it; lead until it
+                # is done.
+                self._leaders += 1
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 self._changed.release()
@@ -79,7 +116,7 @@ class GroupCommit:
                     self._execute(batch)
                 finally:
                     self._changed.acquire()
-                    self._leading = False
+                    self._leaders -= 1
                     self._changed.notify_all()
 
     @staticmethod
@@ -104,7 +141,7 @@ class GroupCommit:
             for unit in batch:
                 try:
                     with self._transaction() as session:
-                        unit.result = unit.work(session)
+                        unit.result = unit.run_alone(session)
                     self.batches += 1
                     self.units += 1
                 except BaseException as exc:  # noqa: BLE001 - handed to the unit's own caller
@@ -117,5 +154,21 @@ class GroupCommit:
             raise
 
     def _together(self, batch: list[_Unit[Any]]) -> list[Any]:
+        results: list[Any] = []
         with self._transaction() as session:
-            return [unit.work(session) for unit in batch]
+            start = 0
+            while start < len(batch):
+                unit = batch[start]
+                if unit.kind is None:
+                    results.append(unit.run_alone(session))
+                    start += 1
+                    continue
+                end = start + 1
+                while end < len(batch) and batch[end].kind is unit.kind:
+                    end += 1
+                many = unit.kind.run_many(session, [u.params for u in batch[start:end]])
+                if len(many) != end - start:
+                    raise RuntimeError(f"{unit.kind!r} returned {len(many)} results for {end - start} units")
+                results.extend(many)
+                start = end
+        return results
