@@ -503,9 +503,9 @@ class CertificateAuthority:
     def _store_many(session: Session, stores: list[_Store]) -> list[None]:
         """Step 4 for a batch: one UPDATE for all certificates, then each one's audit record
         and its caller's ``finalize``, in order."""
-        stored = session.execute(
-            _STORE_ISSUED, [{"row_id": s.issued.id, "der": s.issued.der, "issued_at": s.now} for s in stores]
-        )
+        values = [{"row_id": s.issued.id, "der": s.issued.der, "issued_at": s.now} for s in stores]
+        # One row: a plain execute (an executemany of one costs a pipeline round on psycopg).
+        stored = session.execute(_STORE_ISSUED, values[0] if len(values) == 1 else values)
         if stored.rowcount != len(stores):  # replayed one by one, the culprit gets this error
             serials = ", ".join(s.issued.serial for s in stores)
             raise Conflict(f"serial {serials} is no longer reserved for this issuance")
