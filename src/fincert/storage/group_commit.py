@@ -7,8 +7,8 @@ every unit of work queued so far (up to ``max_batch``), runs them in order in on
 and commits once; the callers queued meanwhile (the *followers*) wait and get their own result
 or exception. While a leader commits, the next batch queues up behind it; with one caller
 there is no waiting at all (a batch of one). Up to ``max_leaders`` batches run at once, each on
-its own connection: on PostgreSQL one batch's round trips and log flush overlap another's
-work; on SQLite, where writers take turns anyway, one leader makes the biggest batches.
+its own connection, so one batch's round trips can overlap another's work; one leader makes
+the biggest batches (and on SQLite writers take turns anyway).
 
 Isolation is kept by replay rather than by savepoints (a savepoint costs two more round trips
 per unit): if any unit of a batch raises, or the commit fails, the whole transaction is rolled
