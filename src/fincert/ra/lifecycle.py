@@ -30,7 +30,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,14 @@ from fincert.storage.db import Database
 from fincert.storage.models import Certificate, Institution
 from fincert.storage.models_lifecycle import Application, CertificateRegistration, ExpiryNotice, HolderCertificate
 from fincert.storage.models_ra import Member
+
+#: The storing transaction completes the application only if it is still verified.
+_COMPLETE_APPLICATION = (
+    update(Application.__table__)
+    .where(Application.__table__.c.id == bindparam("application_id"), Application.__table__.c.status == "verified")
+    .values(status="issued", open_member_id=None, result_serial=bindparam("result_serial"), updated_at=bindparam("updated_at"))
+)
+_INSERT_HOLDER = insert(HolderCertificate.__table__)
 
 KINDS = ("issue", "reissue", "renew", "register")
 OPEN_STATUSES = ("created", "verified")
@@ -128,6 +136,25 @@ class CertificateView:
             "registered_at": self.registered_at,
             "replaced": self.replaced,
         }
+
+
+@dataclass(frozen=True)
+class _Applicant:
+    """An application about to be issued for, with what issuing needs of its member and institution."""
+
+    application_id: int
+    member_id: int
+    kind: str
+    product: str
+    target_serial: str | None
+    reason: str | None
+    member_name: str
+    birth_date: dt.date
+    institution_id: int
+    institution_name: str
+    person: str
+    data_key: bytes
+    rrn_digits: str
 
 
 @dataclass(frozen=True)
@@ -512,11 +539,9 @@ class CertificateLifecycle:
                 raise Conflict(f"application {row.id} is {row.status}")
             if _aware(row.expires_at) <= now:
                 raise Conflict(f"application {row.id} expired; start again")
+            applicant = self._applicant(session, row)
             application_id, member_id, kind, target_serial = row.id, row.member_id, row.kind, row.target_serial
-            member = session.get(Member, member_id)
-            if member is None:
-                raise NotFound(f"application {row.id} refers to a missing member")
-            birth_date = member.birth_date
+            birth_date = applicant.birth_date
             target_holder = (
                 session.execute(select(HolderCertificate).where(HolderCertificate.serial == target_serial)).scalar_one_or_none()
                 if target_serial
@@ -550,12 +575,28 @@ class CertificateLifecycle:
         try:
             return self._issue_for_application(
                 application_id, public_key=public_key, storage=storage, key_id=created_key_id,
-                random_num=random_num, actor=actor,
+                random_num=random_num, actor=actor, applicant=applicant,
             )
         except (FincertError, IntegrityError):
             if created_key_id is not None:
                 self._discard_key(created_key_id, actor)
             raise
+
+    def _applicant(self, session: Session, app: Application) -> _Applicant:
+        """What issuing for ``app`` needs of its member and institution, read once."""
+        member = session.get(Member, app.member_id)
+        institution = session.get(Institution, app.institution_id)
+        if member is None or institution is None:
+            raise NotFound(f"application {app.id} refers to a missing member or institution")
+        return _Applicant(
+            application_id=app.id, member_id=app.member_id, kind=app.kind, product=app.product,
+            target_serial=app.target_serial, reason=app.reason, member_name=member.name, birth_date=member.birth_date,
+            institution_id=institution.id, institution_name=institution.name,
+            # The blind person index, and the data key a cloud certificate's randomNum is
+            # encrypted under; the resident number only for the VID, decrypted here.
+            person=member.rrn_index, data_key=member.data_key,
+            rrn_digits=self._registrar.decrypt_resident_number(member).digits,
+        )
 
     def _issue_for_application(
         self,
@@ -566,28 +607,33 @@ class CertificateLifecycle:
         key_id: str | None,
         random_num: bytes,
         actor: str,
+        applicant: _Applicant | None = None,
     ) -> IssuedToHolder:
-        """Have the CA sign, and in its storing transaction record everything the issuance changes."""
+        """Have the CA sign, and in its storing transaction record everything the issuance changes.
+
+        ``applicant`` is what the caller already read of the application (its status is
+        checked again, under lock, in the storing transaction).
+        """
         now = self._clock.now()
-        with self._db.reader() as session:
-            app = self._application(session, application_id)
-            member = session.get(Member, app.member_id)
-            institution = session.get(Institution, app.institution_id)
-            if member is None or institution is None:
-                raise NotFound(f"application {application_id} refers to a missing member or institution")
-            member_id, kind, product, target_serial, reason = app.member_id, app.kind, app.product, app.target_serial, app.reason
-            member_name, institution_id, institution_name = member.name, institution.id, institution.name
-            # Read with the member here rather than through one registrar call (and one
-            # database session) each: the blind person index, and the data key a cloud
-            # certificate's randomNum is encrypted under.
-            person, data_key = member.rrn_index, member.data_key
-            rrn = self._registrar.decrypt_resident_number(member)
-        identify = identify_data_other_name(member_name, rrn.digits, random_num)
+        if applicant is None:
+            with self._db.reader() as session:
+                applicant = self._applicant(session, self._application(session, application_id))
+        member_id, kind, product, target_serial, reason = (
+            applicant.member_id, applicant.kind, applicant.product, applicant.target_serial, applicant.reason,
+        )
+        member_name, institution_id, institution_name = applicant.member_name, applicant.institution_id, applicant.institution_name
+        person, data_key = applicant.person, applicant.data_key
+        identify = identify_data_other_name(member_name, applicant.rrn_digits, random_num)
         replaced: list[str | None] = [None]
 
         def finalize(session: Session, issued: IssuedCertificate) -> None:
-            app = session.execute(select(Application).where(Application.id == application_id).with_for_update()).scalar_one()
-            if app.status != "verified":
+            # Complete the application only if it is still verified: the UPDATE takes the row
+            # lock, so of two concurrent collections exactly one matches.
+            completed = session.execute(
+                _COMPLETE_APPLICATION,
+                {"application_id": application_id, "result_serial": issued.serial, "updated_at": now},
+            )
+            if completed.rowcount != 1:
                 raise Conflict(f"application {application_id} was completed by another request")
             if kind in ("reissue", "renew") and target_serial:
                 # Lock the certificate being replaced: a concurrent reissue waits here, then
@@ -607,29 +653,34 @@ class CertificateLifecycle:
                         self._vault.destroy(old_holder.cloud_key_id, session=session, actor=actor, reason="replaced")
                 session.flush()
                 replaced[0] = target_serial
-            session.add(
-                HolderCertificate(
-                    certificate_id=issued.id,
-                    serial=issued.serial,
-                    member_id=member_id,
-                    institution_id=institution_id,
-                    person_index=person,
-                    product=product,
-                    storage=storage,
-                    active_financial_person=person if product == "financial" else None,
-                    cloud_key_id=key_id,
-                    random_num_ciphertext=(
-                        self._registrar.encrypt_for_member(data_key, random_num, f"random-num/{issued.serial}")
-                        if storage == "cloud"
-                        else None
-                    ),
-                    replaced_serial=replaced[0],
-                    created_at=now,
-                )
-            )
+            holder = {
+                "certificate_id": issued.id,
+                "serial": issued.serial,
+                "member_id": member_id,
+                "institution_id": institution_id,
+                "person_index": person,
+                "product": product,
+                "storage": storage,
+                "active_financial_person": person if product == "financial" else None,
+                "cloud_key_id": key_id,
+                "random_num_ciphertext": (
+                    self._registrar.encrypt_for_member(data_key, random_num, f"random-num/{issued.serial}")
+                    if storage == "cloud"
+                    else None
+                ),
+                "replaced_serial": replaced[0],
+                "created_at": now,
+            }
+            try:
+                # The UNIQUE active_financial_person column refuses a second active financial
+                # certificate of the same person.
+                session.execute(_INSERT_HOLDER, holder)
+            except IntegrityError:
+                raise Conflict(
+                    "this person already holds an active financial certificate: reissue it or register it at this institution"
+                ) from None
             if key_id is not None:
                 self._vault.bind_certificate(key_id, issued.serial, session=session, actor=actor)
-            app.status, app.open_member_id, app.result_serial, app.updated_at = "issued", None, issued.serial, now
             audit.append(
                 session, action=f"application.{ISSUED_ACTIONS[kind]}",
                 actor=actor, subject_type="application", subject_id=application_id, now=now, institution_id=institution_id,
