@@ -264,6 +264,24 @@ def test_nonce_less_answers_are_the_presigned_responses(live: Live) -> None:
     assert out.read_bytes() == stored
 
 
+def test_a_revocation_made_by_another_process_reaches_the_responder(live: Live) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = live.runtime.ca.issue(IssuanceRequest("joint", key.public_key(), SubjectIdentity("정하늘", "누리증권"))).certificate
+    path = pem(live.dir / "later.pem", cert)
+    args = ("ocsp", "-url", f"{live.base}/ocsp", "-issuer", live.files["issuing"], "-CAfile", live.files["chain"], "-cert", path, "-no_nonce")
+    assert f"{path}: good" in openssl(*args).stdout  # signed on the miss, now held in the workers' memory
+    live.runtime.ca.revoke(format(cert.serial_number, "x"), "keyCompromise", actor="operator:test")  # re-signed here
+    # The workers see it when their copy ages out (MEMORY_TTL, then one reload in the background).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = openssl(*args)
+        assert "Response verify OK" in result.stderr, result.stderr
+        if f"{path}: revoked" in result.stdout:
+            break
+        time.sleep(0.5)
+    assert f"{path}: revoked" in result.stdout and "Reason: keyCompromise" in result.stdout
+
+
 # -- the same answers and headers as the web app's routes -------------------------------------------
 
 

@@ -78,6 +78,11 @@ MAX_LIVE_PENDING: Final = 256
 LIVE_THREADS: Final = 4
 #: GET request targets whose decoded DER request a worker keeps (about 300 bytes each).
 DECODED_PATHS: Final = 50_000
+#: When the responder's memory copy of an answer ages out (``MEMORY_TTL``), the answer served
+#: for the same request at most this many seconds before is still served while one background
+#: job reloads it (stale-while-revalidate): a reload never makes a client wait, and a revocation
+#: made in another process shows here within MEMORY_TTL + REVALIDATE_GRACE seconds.
+REVALIDATE_GRACE: Final = 2.0
 #: Pipelined requests queued on one connection before it stops being read.
 MAX_PIPELINE: Final = 32
 #: A worker that dies this often within RESTART_WINDOW seconds is not restarted again.
@@ -123,6 +128,12 @@ class OcspHttpService:
         self.responder = responder
         self.clock = clock
         self.executor = concurrent.futures.ThreadPoolExecutor(live_threads, thread_name_prefix="fincert-ocsp-live")
+        # One thread reloads aged-out answers in the background, so a burst of them (all loaded
+        # at the same moment, all ageing out together) competes with the event loop only once.
+        self.reloader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fincert-ocsp-reload")
+        self._revalidating: set[bytes] = set()
+        # Per request: the answer last served from the responder's memory and when.
+        self._served: dict[bytes, tuple[OcspAnswer, float]] = {}
         self.connections: set[OcspConnection] = set()
         self.shutting_down = False
         self.live_pending = 0
@@ -181,8 +192,28 @@ class OcspHttpService:
         # From memory on the event loop (no database, no signature); anything else in a thread.
         held = self.responder.held_answer(der)
         if held is not None:
+            if held.cacheable:
+                if len(self._served) >= DECODED_PATHS:
+                    self._served.clear()
+                self._served[der] = (held, time.monotonic())
             return self.ocsp(held, cacheable_method=True, if_none_match=if_none_match, connection=connection, head=head)
+        served = self._served.get(der)
+        if served is not None and time.monotonic() - served[1] < REVALIDATE_GRACE:
+            # The responder's copy has just aged out: answer with the one it held a moment ago
+            # (still inside its own validity) while one background job reloads it.
+            found = served[0]
+            assert found.this_update is not None and found.next_update is not None
+            if found.this_update <= self.clock.now() < found.next_update:
+                self._revalidate(der)
+                return self.ocsp(found, cacheable_method=True, if_none_match=if_none_match, connection=connection, head=head)
         return self._live(der, if_none_match, connection, head)
+
+    def _revalidate(self, der: bytes) -> None:
+        if der in self._revalidating:
+            return
+        self._revalidating.add(der)
+        job = asyncio.get_running_loop().run_in_executor(self.reloader, self.responder.respond, der)
+        job.add_done_callback(lambda _job: self._revalidating.discard(der))
 
     def _live(self, der: bytes, if_none_match: bytes | None, connection: bytes, head: bool) -> bytes | asyncio.Future[bytes]:
         if self.live_pending >= MAX_LIVE_PENDING:
@@ -562,6 +593,7 @@ def _worker(index: int, sock: socket.socket, others: list[socket.socket], settin
             uvloop.run(_serve_worker(service, sock, parent_pid))
         finally:
             service.executor.shutdown(wait=True, cancel_futures=True)
+            service.reloader.shutdown(wait=True, cancel_futures=True)
     finally:
         if schedule is not None:
             schedule.stop()
