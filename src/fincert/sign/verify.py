@@ -15,12 +15,17 @@ TSA key compromise voids the token, RFC 3161 §4). Revocation is never fetched o
 caller's ``RevocationSource`` (the service's pre-signed OCSP store, or anything else) is asked.
 
 Speed: with a ``PathCache`` a signature whose signer (and TSA) path was validated before takes a
-fast path with the same result: pyHanko's own integrity checks (``validate_sig_integrity``:
-content type, message digest, ESS signing certificate, algorithm protection, the signature
-value) on the parsed CMS, the remembered path with every certificate's validity window checked
-at this call's moment, and status asked of the ``RevocationSource`` on every call. Anything the
-fast path does not positively accept (a failed check, an unremembered path, PSS, another
-algorithm or unknown attributes) goes through the full pyHanko validation, which decides.
+fast path with the same result. It reads the signature's DER bytes directly (``_der``; no
+asn1crypto objects, whose construction cost milliseconds) and repeats, on every call, pyHanko's
+integrity checks (``validate_sig_integrity``: content type, message digest, ESS signing
+certificate, algorithm protection, the signature value, verified with ``cryptography``) for
+the signer and for the time-stamp token (its imprint over the signature value, the TSA's
+signature), then takes the remembered paths, keyed by the exact certificate bytes, with every
+certificate's validity window checked at this call's moment, and asks the ``RevocationSource``
+about every certificate on them. Anything the fast path does not positively accept (a failed
+check, an unremembered path, PSS, another algorithm, unknown attributes, or DER of another
+shape) goes through the full pyHanko validation, which decides; the two give equal reports
+(``tests/unit/sign/test_verify_fast_path.py``, including mutated signatures).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal, Protocol
 
-from asn1crypto import cms, core, tsp
+from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -53,6 +58,7 @@ from pyhanko_certvalidator.path import ValidationPath
 
 import fincert.formats.vid  # noqa: F401 - teaches asn1crypto the identifyData otherName (VID)
 from fincert.errors import InvalidInput
+from fincert.sign import _der
 from fincert.sign._sync import run_coroutine
 from fincert.sign.raw_signer import to_asn1_certificate
 
@@ -138,27 +144,100 @@ class PathCache:
     Keyed by what the validation depended on: the purpose (signer or TSA key usage), the leaf's
     SHA-256, the trust roots and the other certificates the path could be built from. Only
     successful validations are stored, with each certificate's validity window, which the fast
-    path checks again at every call's moment. Revocation is never cached. Thread-safe; when it
-    holds ``max_entries`` paths it starts over.
+    path checks again at every call's moment. Revocation is never cached. It also remembers what
+    the fast path reads from a certificate (issuer, serial, key...), keyed by the certificate's
+    exact DER, so a certificate seen before is not parsed again. Thread-safe; when either map
+    holds ``max_entries`` it starts over.
     """
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._max_entries = max_entries
         self._paths: dict[tuple[object, ...], _KnownPath] = {}
+        self._certificates: dict[bytes, _KnownCertificate | None] = {}
+        self._roots: dict[tuple[int, ...], tuple[tuple[x509.Certificate, ...], frozenset[bytes]]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: tuple[object, ...]) -> _KnownPath | None:
         return self._paths.get(key)
 
     def put(self, key: tuple[object, ...], path: ValidationPath) -> None:
-        known = _KnownPath.of(path)
+        try:
+            known = _KnownPath.of(path)
+        except _UNDECODABLE:  # a certificate cryptography cannot read never takes the fast path
+            return
         with self._lock:
             if len(self._paths) >= self._max_entries:
                 self._paths.clear()
             self._paths[key] = known
 
+    def certificate(self, der: bytes) -> _KnownCertificate | None:
+        """What the fast path needs from the certificate ``der``; ``None`` if it cannot read it."""
+        try:
+            return self._certificates[der]
+        except KeyError:
+            pass
+        known = _KnownCertificate.read(der)
+        with self._lock:
+            if len(self._certificates) >= self._max_entries:
+                self._certificates.clear()
+            self._certificates[der] = known
+        return known
+
+    def roots_key(self, roots: list[x509.Certificate]) -> frozenset[bytes]:
+        """``_roots_key(roots)``, remembered for the same certificate objects (callers pass the
+        same root objects every time; fingerprinting them costs more than a signature check)."""
+        ids = tuple(map(id, roots))
+        found = self._roots.get(ids)
+        # The entry holds the objects, so their ids cannot be reused while it exists.
+        if found is not None and all(a is b for a, b in zip(found[0], roots)):
+            return found[1]
+        key = _roots_key(roots)
+        with self._lock:
+            if len(self._roots) >= 64:
+                self._roots.clear()
+            self._roots[ids] = (tuple(roots), key)
+        return key
+
     def __len__(self) -> int:
         return len(self._paths)
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownCertificate:
+    """One certificate as the fast path uses it, read once from its exact DER."""
+
+    der: bytes
+    sha256: bytes
+    #: The issuer Name's DER and the serialNumber INTEGER's contents, as a SignerIdentifier has them.
+    issuer: bytes
+    serial: bytes
+    serial_hex: str
+    public_key: object
+    non_repudiation: bool
+
+    @classmethod
+    def read(cls, der: bytes) -> _KnownCertificate | None:
+        try:
+            crypto = x509.load_der_x509_certificate(der)
+            top = _der.element(der, 0, len(der))
+            if top[3] != len(der):
+                return None
+            tbs = _der.children(der, _der.children(der, top, 0x30)[0], 0x30)
+            at = 1 if tbs[0][0] == 0xA0 else 0  # [0] EXPLICIT version, absent for v1
+            serial, issuer = tbs[at], tbs[at + 2]
+            if serial[0] != 0x02 or issuer[0] != 0x30:
+                return None
+            return cls(
+                der=der,
+                sha256=hashlib.sha256(der).digest(),
+                issuer=der[issuer[1] : issuer[3]],
+                serial=der[serial[2] : serial[3]],
+                serial_hex=format(crypto.serial_number, "x"),
+                public_key=crypto.public_key(),
+                non_repudiation=_non_repudiation(crypto),
+            )
+        except Exception:  # noqa: BLE001 - untrusted bytes: a certificate we cannot read goes the full way
+            return None
 
 
 @dataclass(frozen=True)
@@ -184,12 +263,12 @@ class _KnownPath:
         return all(start <= moment <= end for start, end in self.windows)
 
 
-def _fingerprints(certs: Iterable[bytes]) -> frozenset[bytes]:
-    return frozenset(hashlib.sha256(der).digest() for der in certs)
-
-
 def _path_key(purpose: str, leaf_der: bytes, roots: frozenset[bytes], others: Iterable[bytes]) -> tuple[object, ...]:
-    return (purpose, hashlib.sha256(leaf_der).digest(), roots, _fingerprints(others))
+    return _path_key_of(purpose, hashlib.sha256(leaf_der).digest(), roots, [hashlib.sha256(der).digest() for der in others])
+
+
+def _path_key_of(purpose: str, leaf_sha256: bytes, roots: frozenset[bytes], others_sha256: Iterable[bytes]) -> tuple[object, ...]:
+    return (purpose, leaf_sha256, roots, frozenset(others_sha256))
 
 
 def verify_cms(
@@ -210,14 +289,14 @@ def verify_cms(
     signature or a detached signature comes without content; every other problem is reported
     in the ``SignatureReport`` with ``valid`` false.
     """
-    signed_data, signer_info = _parse(signature_der)
     check_time = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     if path_cache is not None:
         fast = _fast_verify(
-            signed_data, signer_info, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache
+            signature_der, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache
         )
         if fast is not None:
             return fast
+    signed_data, signer_info = _parse(signature_der)
     return run_coroutine(
         _full_verify(
             signed_data,
@@ -243,14 +322,14 @@ async def async_verify_cms(
     path_cache: PathCache | None = None,
 ) -> SignatureReport:
     """The coroutine behind ``verify_cms``, for callers already in an event loop."""
-    signed_data, signer_info = _parse(signature_der)
     check_time = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     if path_cache is not None:
         fast = _fast_verify(
-            signed_data, signer_info, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache
+            signature_der, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache
         )
         if fast is not None:
             return fast
+    signed_data, signer_info = _parse(signature_der)
     return await _full_verify(
         signed_data,
         signer_info,
@@ -296,7 +375,10 @@ async def _full_verify(
         raw_digest = None
         content_mismatch = content is not None and bytes(content) != bytes(encapsulated)
 
-    timestamp, timestamp_path, token_certs = await _check_timestamp(signer_info, tsa_roots, embedded, check_time)
+    try:
+        timestamp, timestamp_path, token_certs = await _check_timestamp(signer_info, tsa_roots, embedded, check_time)
+    except _UNDECODABLE:
+        return _structural_failure(signer_info, signed_data, None, check_time, "undecodable signature time-stamp token")
     if timestamp is not None and timestamp.valid and timestamp_path is not None and path_cache is not None:
         tsa_leaf = timestamp_path.leaf
         path_cache.put(
@@ -304,22 +386,26 @@ async def _full_verify(
             timestamp_path,
         )
     if timestamp is not None and timestamp.valid and revocation is not None and timestamp_path:
-        tsa_problem = _path_revocation(
-            [_to_crypto(c) for c in _leaf_to_root(timestamp_path)], revocation, timestamp.gen_time, leaf_is_tsa=True
-        )
+        try:
+            tsa_certs = [_to_crypto(c) for c in _leaf_to_root(timestamp_path)]
+        except _UNDECODABLE:  # pyHanko read a certificate cryptography refuses: its status is unknowable
+            tsa_problem: str | None = "undecodable TSA certificate"
+        else:
+            tsa_problem = _path_revocation(tsa_certs, revocation, timestamp.gen_time, leaf_is_tsa=True)
         if tsa_problem is not None:
             timestamp = TimestampReport(timestamp.gen_time, timestamp.tsa_subject, valid=False)
     judged_at = timestamp.gen_time if timestamp is not None and timestamp.valid else check_time
 
-    context = ValidationContext(
-        trust_roots=roots,
-        other_certs=embedded,
-        moment=judged_at,
-        allow_fetching=False,
-        # Status comes from our RevocationSource below, not from certvalidator's fetchers.
-        revocation_mode="soft-fail",
-    )
     try:
+        # Inside the try: building the context parses the embedded certificates' names.
+        context = ValidationContext(
+            trust_roots=roots,
+            other_certs=embedded,
+            moment=judged_at,
+            allow_fetching=False,
+            # Status comes from our RevocationSource below, not from certvalidator's fetchers.
+            revocation_mode="soft-fail",
+        )
         status: SignatureStatus = await async_validate_cms_signature(
             signed_data,
             raw_digest=raw_digest,
@@ -328,8 +414,9 @@ async def _full_verify(
         )
     except SignatureValidationError as exc:
         return _structural_failure(signer_info, signed_data, timestamp, judged_at, exc.failure_message)
-    except ValueError:
-        # asn1crypto reports DER it cannot decode deep inside the structure as ValueError.
+    except _UNDECODABLE:
+        # asn1crypto reports DER it cannot decode deep inside the structure as ValueError;
+        # pyHanko an algorithm it does not know (an OID it cannot name) as AttributeError.
         return _structural_failure(signer_info, signed_data, timestamp, judged_at, "undecodable DER")
 
     signer_cert = status.signing_cert
@@ -345,7 +432,11 @@ async def _full_verify(
     revocation_time = revocation_reason = None
     status_problem: str | None = None
     failure: str | None = None
-    certs = [_to_crypto(c) for c in _leaf_to_root(path)] if path is not None else []
+    try:
+        certs = [_to_crypto(c) for c in _leaf_to_root(path)] if path is not None else []
+        signer_subject = _subject(signer_cert)
+    except _UNDECODABLE:  # pyHanko read a certificate that cryptography refuses
+        return _structural_failure(signer_info, signed_data, timestamp, judged_at, "undecodable certificate")
     # A signer certificate that is itself a trust root has no issuer to ask about it.
     if revocation is not None and trusted and len(certs) >= 2:
         signer_status = revocation.status(certs[0], certs[1])
@@ -371,10 +462,10 @@ async def _full_verify(
         valid=failure is None,
         intact=intact,
         signature_ok=signature_ok,
-        signer_subject=_subject(signer_cert),
+        signer_subject=signer_subject,
         signer_serial_hex=format(signer_cert.serial_number, "x"),
         signer_certificate=signer_cert.dump(),
-        path=[_subject(c) for c in _leaf_to_root(path)] if path is not None else [_subject(signer_cert)],
+        path=[c.subject.rfc4514_string() for c in certs] if path is not None else [signer_subject],
         trusted=trusted,
         non_repudiation=_has_non_repudiation(signer_cert),
         signed_at=extract_self_reported_ts(signer_info),
@@ -387,6 +478,9 @@ async def _full_verify(
     )
 
 
+#: What asn1crypto and pyHanko raise for untrusted bytes they cannot make sense of.
+_UNDECODABLE = (ValueError, AttributeError, KeyError, IndexError, TypeError, x509.InvalidVersion)
+
 _SIGNER_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False)
 
 
@@ -395,197 +489,373 @@ def _roots_key(roots: list[x509.Certificate]) -> frozenset[bytes]:
 
 
 # --- the fast path ------------------------------------------------------------------------------
-
-#: (signature algorithm, digest algorithm) pairs pyHanko's default algorithm policy allows at any
-#: time; PSS and everything else takes the full path.
-_FAST_MECHANISMS = {
-    ("sha256_rsa", "sha256"), ("sha384_rsa", "sha384"), ("sha512_rsa", "sha512"),
-    ("rsassa_pkcs1v15", "sha256"), ("rsassa_pkcs1v15", "sha384"), ("rsassa_pkcs1v15", "sha512"),
-    ("sha256_ecdsa", "sha256"), ("sha384_ecdsa", "sha384"), ("sha512_ecdsa", "sha512"),
-}
+#
+# The signature is taken apart on its DER bytes (``_der.element``), never through asn1crypto
+# objects: building those cost ~2 ms per signature, twenty times the two signature checks.
+# Every reader below accepts one shape and raises ``DerError`` for anything else, which sends
+# the signature to the full path; no reader decides a signature is invalid.
 
 
-_CONTENT_TYPE, _MESSAGE_DIGEST, _SIGNING_TIME = "1.2.840.113549.1.9.3", "1.2.840.113549.1.9.4", "1.2.840.113549.1.9.5"
-_SIGNING_CERTIFICATE_V2, _ALGORITHM_PROTECTION = "1.2.840.113549.1.9.16.2.47", "1.2.840.113549.1.9.52"
-_ATTRIBUTE_HASHES = {"sha256", "sha384", "sha512"}
+def _oid(dotted: str) -> bytes:
+    """The contents octets of an OBJECT IDENTIFIER, as compared byte for byte below."""
+    return core.ObjectIdentifier(dotted).contents
 
 
-def _fast_integrity(
-    signed_data: cms.SignedData, signer_info: cms.SignerInfo, digest: bytes | None
-) -> tuple[asn1_x509.Certificate, x509.Certificate] | None:
-    """The signer certificate when a plain signature passes every integrity check, else ``None``.
-
-    The checks are pyHanko's ``validate_sig_integrity`` and signer selection, on the DER bytes
-    (pyHanko compares names through asn1crypto normalisation, which cost milliseconds): the
-    signer identifier equals an embedded certificate's issuer and serial byte for byte, every
-    signed attribute is known and single-valued, contentType equals the encapsulated type,
-    messageDigest the content digest, signingCertificateV2 names this certificate,
-    CMSAlgorithmProtection repeats the SignerInfo's algorithms, and the signature verifies.
-    Anything else (including names that match only after normalisation) returns ``None``.
-    """
-    try:
-        md_algorithm = signer_info["digest_algorithm"]["algorithm"].native
-        signature_algorithm = signer_info["signature_algorithm"]
-        if (signature_algorithm["algorithm"].native, md_algorithm) not in _FAST_MECHANISMS:
-            return None
-        sid = signer_info["sid"]
-        if sid.name != "issuer_and_serial_number":
-            return None
-        sid_issuer = sid.chosen["issuer"].dump()
-        sid_serial = sid.chosen["serial_number"].native
-        cert = next(
-            (
-                c.chosen
-                for c in signed_data["certificates"]
-                if c.name == "certificate"
-                and c.chosen.serial_number == sid_serial
-                and c.chosen["tbs_certificate"]["issuer"].dump() == sid_issuer
-            ),
-            None,
-        )
-        if cert is None:
-            return None
-        cert_der = cert.dump()
-        signed_attrs = signer_info["signed_attrs"]
-        if isinstance(signed_attrs, core.Void):
-            return None
-        # RFC 5652 §5.4: the signature covers the attributes with a SET OF tag, not [0]. Taken
-        # before any attribute is read: asn1crypto marks a structure mutated when an absent
-        # DEFAULT field is read, and would then re-encode it (slowly) instead of the bytes signed.
-        message = b"\x31" + _der_length(len(signed_attrs.contents)) + signed_attrs.contents
-        attrs: dict[str, core.Asn1Value] = {}
-        for attribute in signed_attrs:
-            kind = attribute["type"].dotted
-            values = attribute["values"]
-            if kind in attrs or len(values) != 1:
-                return None
-            attrs[kind] = values[0]
-        if not attrs.keys() <= _KNOWN_SIGNED_ATTR_OIDS or not {_CONTENT_TYPE, _MESSAGE_DIGEST} <= attrs.keys():
-            return None
-        if attrs[_CONTENT_TYPE].dump() != signed_data["encap_content_info"]["content_type"].dump():
-            return None
-        if digest is None:
-            digest = _digest(md_algorithm, bytes(signed_data["encap_content_info"]["content"]))
-        if attrs[_MESSAGE_DIGEST].native != digest:
-            return None
-        if _SIGNING_CERTIFICATE_V2 in attrs and not _names_certificate(attrs[_SIGNING_CERTIFICATE_V2], cert, cert_der):
-            return None
-        if _ALGORITHM_PROTECTION in attrs:
-            protection = attrs[_ALGORITHM_PROTECTION]
-            if (
-                not _same_algorithm(protection["digest_algorithm"], signer_info["digest_algorithm"])
-                or not _same_algorithm(protection["signature_algorithm"], signature_algorithm)
-                or not isinstance(protection["mac_algorithm"], core.Void)
-            ):
-                return None
-        crypto_cert = x509.load_der_x509_certificate(cert_der)
-        key = crypto_cert.public_key()
-        signature = signer_info["signature"].native
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048 and "rsa" in signature_algorithm["algorithm"].native:
-            key.verify(signature, message, padding.PKCS1v15(), _cms_hash(md_algorithm))
-        elif (
-            isinstance(key, ec.EllipticCurvePublicKey)
-            and key.curve.name in ("secp256r1", "secp384r1", "secp521r1")
-            and "ecdsa" in signature_algorithm["algorithm"].native
-        ):
-            key.verify(signature, message, ec.ECDSA(_cms_hash(md_algorithm)))
-        else:
-            return None
-    except (InvalidSignature, ValueError, KeyError, TypeError):
-        return None
-    return cert, crypto_cert
-
-
-_KNOWN_SIGNED_ATTR_OIDS = frozenset(
+_ID_DATA = _oid("1.2.840.113549.1.7.1")
+_ID_SIGNED_DATA = _oid("1.2.840.113549.1.7.2")
+_ID_CT_TST_INFO = _oid("1.2.840.113549.1.9.16.1.4")
+_CONTENT_TYPE = _oid("1.2.840.113549.1.9.3")
+_MESSAGE_DIGEST = _oid("1.2.840.113549.1.9.4")
+_SIGNING_TIME = _oid("1.2.840.113549.1.9.5")
+_SIGNING_CERTIFICATE_V2 = _oid("1.2.840.113549.1.9.16.2.47")
+_ALGORITHM_PROTECTION = _oid("1.2.840.113549.1.9.52")
+_SIGNATURE_TIME_STAMP_TOKEN = _oid("1.2.840.113549.1.9.16.2.14")
+_KNOWN_SIGNED_ATTRIBUTES = frozenset(
     {_CONTENT_TYPE, _MESSAGE_DIGEST, _SIGNING_TIME, _SIGNING_CERTIFICATE_V2, _ALGORITHM_PROTECTION}
 )
+_NULL = b"\x05\x00"
+
+_HASH_NAMES = {
+    _oid("1.3.14.3.2.26"): "sha1",
+    _oid("2.16.840.1.101.3.4.2.4"): "sha224",
+    _oid("2.16.840.1.101.3.4.2.1"): "sha256",
+    _oid("2.16.840.1.101.3.4.2.2"): "sha384",
+    _oid("2.16.840.1.101.3.4.2.3"): "sha512",
+}
+#: Hashes an ESSCertIDv2 may name on the fast path.
+_ATTRIBUTE_HASHES = frozenset({"sha256", "sha384", "sha512"})
+
+#: Signature algorithm -> (key kind, digest algorithms it may be paired with): the pairs
+#: pyHanko's default algorithm policy allows at any time. PSS and everything else take the
+#: full path.
+_FAST_MECHANISMS: dict[bytes, tuple[str, frozenset[str]]] = {
+    _oid("1.2.840.113549.1.1.1"): ("rsa", frozenset({"sha256", "sha384", "sha512"})),  # rsaEncryption
+    _oid("1.2.840.113549.1.1.11"): ("rsa", frozenset({"sha256"})),
+    _oid("1.2.840.113549.1.1.12"): ("rsa", frozenset({"sha384"})),
+    _oid("1.2.840.113549.1.1.13"): ("rsa", frozenset({"sha512"})),
+    _oid("1.2.840.10045.4.3.2"): ("ecdsa", frozenset({"sha256"})),
+    _oid("1.2.840.10045.4.3.3"): ("ecdsa", frozenset({"sha384"})),
+    _oid("1.2.840.10045.4.3.4"): ("ecdsa", frozenset({"sha512"})),
+}
+_FAST_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+
+#: An AlgorithmIdentifier as compared here: (OID contents, parameters DER with NULL as absent).
+_AlgorithmId = tuple[bytes, bytes]
 
 
-def _names_certificate(signing_certificate: core.Asn1Value, cert: asn1_x509.Certificate, cert_der: bytes) -> bool:
-    """RFC 5035 signingCertificateV2: its first ESSCertIDv2 is this certificate (hash, issuer/serial)."""
-    first = signing_certificate["certs"][0]
-    hash_name = first["hash_algorithm"]["algorithm"].native
-    if hash_name not in _ATTRIBUTE_HASHES or first["cert_hash"].native != _digest(hash_name, cert_der):
-        return False
-    issuer_serial = first["issuer_serial"]
-    if isinstance(issuer_serial, core.Void):
-        return True
-    names = issuer_serial["issuer"]
-    return (
-        issuer_serial["serial_number"].native == cert.serial_number
-        and len(names) == 1
-        and names[0].name == "directory_name"
-        # directoryName is [4] EXPLICIT: its contents are the Name's, tag and length aside.
-        and names[0].chosen.contents == cert["tbs_certificate"]["issuer"].contents
+@dataclass(frozen=True, slots=True)
+class _SignedParts:
+    """What the fast path reads from a SignedData with one SignerInfo, as offsets into the DER."""
+
+    content_type: bytes
+    #: The encapsulated content's octets; ``None`` for a detached signature.
+    content: bytes | None
+    #: Each embedded certificate's DER, in order.
+    certificates: tuple[bytes, ...]
+    sid_issuer: bytes
+    sid_serial: bytes
+    digest_algorithm: str
+    digest_algorithm_id: _AlgorithmId
+    signature_algorithm_id: _AlgorithmId
+    #: The signed attributes as the signature covers them: the received contents under a
+    #: SET OF tag instead of [0] (RFC 5652 §5.4).
+    signed_message: bytes
+    #: Signed attribute type -> its single value (an element of the signature's DER).
+    attributes: dict[bytes, _der.Element]
+    signature: bytes
+    #: (type, values) of each unsigned attribute; ``None`` when there are none.
+    unsigned: tuple[tuple[bytes, tuple[_der.Element, ...]], ...] | None
+
+
+
+def _algorithm_id(data: bytes, item: _der.Element, tag: int = 0x30) -> _AlgorithmId:
+    parts = _der.children(data, item, tag)
+    if not 1 <= len(parts) <= 2 or parts[0][0] != 0x06:
+        raise _der.DerError("not an AlgorithmIdentifier")
+    parameters = data[parts[1][1] : parts[1][3]] if len(parts) == 2 else b""
+    return data[parts[0][2] : parts[0][3]], b"" if parameters == _NULL else parameters
+
+
+def _attribute(data: bytes, item: _der.Element) -> tuple[bytes, tuple[_der.Element, ...]]:
+    parts = _der.children(data, item, 0x30)
+    if len(parts) != 2 or parts[0][0] != 0x06:
+        raise _der.DerError("not an Attribute")
+    return data[parts[0][2] : parts[0][3]], tuple(_der.children(data, parts[1], 0x31))
+
+
+def _signed_parts(data: bytes, content_info: _der.Element) -> _SignedParts:
+    """A ContentInfo holding SignedData (RFC 5652 §5.1) with one SignerInfo and signed attributes."""
+    outer = _der.children(data, content_info, 0x30)
+    if len(outer) != 2 or outer[0][0] != 0x06 or data[outer[0][2] : outer[0][3]] != _ID_SIGNED_DATA:
+        raise _der.DerError("not SignedData")
+    wrapped = _der.children(data, outer[1], 0xA0)
+    if len(wrapped) != 1:
+        raise _der.DerError("not SignedData")
+    # version, digestAlgorithms, encapContentInfo, [0] certificates, signerInfos (no [1] crls)
+    fields = _der.children(data, wrapped[0], 0x30)
+    if len(fields) not in (4, 5) or fields[0][0] != 0x02:
+        raise _der.DerError("unexpected SignedData shape")
+    version = data[fields[0][2] : fields[0][3]]
+    for algorithm in _der.children(data, fields[1], 0x31):
+        _algorithm_id(data, algorithm)
+    certificates: tuple[bytes, ...] = ()
+    if len(fields) == 5:
+        choices = _der.children(data, fields[3], 0xA0)
+        if any(c[0] != 0x30 for c in choices):  # attribute certificates and other choices
+            raise _der.DerError("not a plain certificate")
+        certificates = tuple(data[c[1] : c[3]] for c in choices)
+    encapsulated = _der.children(data, fields[2], 0x30)
+    if not 1 <= len(encapsulated) <= 2 or encapsulated[0][0] != 0x06:
+        raise _der.DerError("not an EncapsulatedContentInfo")
+    content_type = data[encapsulated[0][2] : encapsulated[0][3]]
+    # asn1crypto reads eContent as PKCS#7 content when the version is 1 (which only id-data
+    # may use, RFC 5652 §5.1) and as CMS otherwise; anything else might read differently there.
+    if version not in ((b"\x01", b"\x03") if content_type == _ID_DATA else (b"\x03",)):
+        raise _der.DerError("unexpected SignedData version")
+    content = None
+    if len(encapsulated) == 2:
+        octets = _der.children(data, encapsulated[1], 0xA0)
+        if len(octets) != 1 or octets[0][0] != 0x04:
+            raise _der.DerError("eContent is not one OCTET STRING")
+        content = data[octets[0][2] : octets[0][3]]
+    signers = _der.children(data, fields[-1], 0x31)
+    if len(signers) != 1:
+        raise _der.DerError("not exactly one SignerInfo")
+    # version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature, [1] unsignedAttrs
+    info = _der.children(data, signers[0], 0x30)
+    if len(info) not in (6, 7) or data[info[0][1] : info[0][3]] != b"\x02\x01\x01" or info[5][0] != 0x04:
+        raise _der.DerError("unexpected SignerInfo shape")  # version 1: issuerAndSerialNumber
+    sid = _der.children(data, info[1], 0x30)  # issuerAndSerialNumber; subjectKeyIdentifier is [0]
+    if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
+        raise _der.DerError("not an IssuerAndSerialNumber")
+    digest_algorithm_id = _algorithm_id(data, info[2])
+    digest_algorithm = _HASH_NAMES.get(digest_algorithm_id[0])
+    if digest_algorithm is None or digest_algorithm_id[1]:
+        raise _der.DerError("unknown digest algorithm")
+    signed_attrs = info[3]
+    attributes: dict[bytes, _der.Element] = {}
+    for item in _der.children(data, signed_attrs, 0xA0):
+        kind, values = _attribute(data, item)
+        if kind in attributes or len(values) != 1:
+            raise _der.DerError("repeated or multi-valued signed attribute")
+        attributes[kind] = values[0]
+    unsigned = None
+    if len(info) == 7:
+        unsigned = tuple(_attribute(data, item) for item in _der.children(data, info[6], 0xA1))
+    return _SignedParts(
+        content_type=content_type,
+        content=content,
+        certificates=certificates,
+        sid_issuer=data[sid[0][1] : sid[0][3]],
+        sid_serial=data[sid[1][2] : sid[1][3]],
+        digest_algorithm=digest_algorithm,
+        digest_algorithm_id=digest_algorithm_id,
+        signature_algorithm_id=_algorithm_id(data, info[4]),
+        # Same length, so the header differs only in its tag octet.
+        signed_message=b"\x31" + data[signed_attrs[1] + 1 : signed_attrs[3]],
+        attributes=attributes,
+        signature=data[info[5][2] : info[5][3]],
+        unsigned=unsigned,
     )
 
 
-def _same_algorithm(one: core.Asn1Value, other: core.Asn1Value) -> bool:
-    """Equal AlgorithmIdentifiers, absent and NULL parameters alike (as pyHanko compares them)."""
+def _fast_integrity(
+    data: bytes, signed: _SignedParts, digest: bytes, cache: PathCache
+) -> tuple[_KnownCertificate, list[_KnownCertificate]] | None:
+    """(signer's certificate, all embedded ones) when a signature passes every integrity check, else ``None``.
 
-    def parameters(algorithm: core.Asn1Value) -> bytes:
-        value = algorithm["parameters"]
-        return b"" if isinstance(value, (core.Void, core.Null)) else value.dump()
+    The checks are pyHanko's ``validate_sig_integrity`` and signer selection, on the DER bytes
+    (pyHanko compares names through asn1crypto normalisation, which costs milliseconds): the
+    signer identifier equals an embedded certificate's issuer and serial byte for byte, every
+    signed attribute is known and single-valued, contentType equals the encapsulated type,
+    messageDigest equals ``digest``, signingCertificateV2 names this certificate,
+    CMSAlgorithmProtection repeats the SignerInfo's algorithms, and the signature verifies.
+    Anything else (including names that match only after normalisation) returns ``None``.
+    """
+    kind, digests = _FAST_MECHANISMS.get(signed.signature_algorithm_id[0], ("", frozenset()))
+    if signed.digest_algorithm not in digests or signed.signature_algorithm_id[1]:
+        return None
+    signer = None
+    embedded = []
+    for der in signed.certificates:
+        known = cache.certificate(der)
+        if known is None:
+            return None
+        embedded.append(known)
+        if signer is None and known.serial == signed.sid_serial and known.issuer == signed.sid_issuer:
+            signer = known
+    if signer is None:
+        return None
+    attributes = signed.attributes
+    if not attributes.keys() <= _KNOWN_SIGNED_ATTRIBUTES:
+        return None
+    content_type, message_digest = attributes.get(_CONTENT_TYPE), attributes.get(_MESSAGE_DIGEST)
+    if content_type is None or message_digest is None:
+        return None
+    if content_type[0] != 0x06 or data[content_type[2] : content_type[3]] != signed.content_type:
+        return None
+    if message_digest[0] != 0x04 or data[message_digest[2] : message_digest[3]] != digest:
+        return None
+    if _SIGNING_TIME in attributes:
+        _time(data, attributes[_SIGNING_TIME])  # pyHanko reads it; a value it cannot read goes the full way
+    certificate_id = attributes.get(_SIGNING_CERTIFICATE_V2)
+    if certificate_id is not None and not _names_certificate(data, certificate_id, signer):
+        return None
+    protection = attributes.get(_ALGORITHM_PROTECTION)
+    if protection is not None and not _protects_algorithms(data, protection, signed):
+        return None
+    key = signer.public_key
+    hash_algorithm = _cms_hash(signed.digest_algorithm)
+    try:
+        if kind == "rsa" and isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
+            key.verify(signed.signature, signed.signed_message, padding.PKCS1v15(), hash_algorithm)
+        elif kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _FAST_CURVES:
+            key.verify(signed.signature, signed.signed_message, ec.ECDSA(hash_algorithm))
+        else:
+            return None
+    except InvalidSignature:
+        return None
+    return signer, embedded
 
-    return one["algorithm"].dotted == other["algorithm"].dotted and parameters(one) == parameters(other)
+
+def _names_certificate(data: bytes, value: _der.Element, cert: _KnownCertificate) -> bool:
+    """RFC 5035 signingCertificateV2: its first ESSCertIDv2 is this certificate (hash, issuer/serial)."""
+    parts = _der.children(data, value, 0x30)  # certs, policies (pyHanko does not read them either)
+    if not 1 <= len(parts) <= 2:
+        raise _der.DerError("not a SigningCertificateV2")
+    first = _der.children(data, _der.children(data, parts[0], 0x30)[0], 0x30)
+    hash_name = "sha256"  # hashAlgorithm DEFAULT id-sha256
+    if first and first[0][0] == 0x30:
+        algorithm = _algorithm_id(data, first[0])
+        hash_name = _HASH_NAMES.get(algorithm[0], "")
+        if algorithm[1]:
+            raise _der.DerError("hash parameters")
+        first = first[1:]
+    if not 1 <= len(first) <= 2 or first[0][0] != 0x04 or hash_name not in _ATTRIBUTE_HASHES:
+        raise _der.DerError("not an ESSCertIDv2")
+    expected = cert.sha256 if hash_name == "sha256" else _digest(hash_name, cert.der)
+    if data[first[0][2] : first[0][3]] != expected:
+        return False
+    if len(first) == 1:
+        return True
+    issuer_serial = _der.children(data, first[1], 0x30)
+    if len(issuer_serial) != 2 or issuer_serial[1][0] != 0x02:
+        raise _der.DerError("not an IssuerSerial")
+    names = _der.children(data, issuer_serial[0], 0x30)
+    if len(names) != 1 or names[0][0] != 0xA4:  # one directoryName, [4] EXPLICIT Name
+        return False
+    name = _der.children(data, names[0], 0xA4)
+    return (
+        len(name) == 1
+        and data[name[0][1] : name[0][3]] == cert.issuer
+        and data[issuer_serial[1][2] : issuer_serial[1][3]] == cert.serial
+    )
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(octets),)) + octets
+def _protects_algorithms(data: bytes, value: _der.Element, signed: _SignedParts) -> bool:
+    """RFC 6211 CMSAlgorithmProtection repeats the SignerInfo's digest and signature algorithms."""
+    parts = _der.children(data, value, 0x30)
+    # digestAlgorithm, signatureAlgorithm [1] IMPLICIT; a macAlgorithm [2] has no place here.
+    if len(parts) != 2 or parts[1][0] != 0xA1:
+        raise _der.DerError("unexpected CMSAlgorithmProtection shape")
+    return (
+        _algorithm_id(data, parts[0]) == signed.digest_algorithm_id
+        and _algorithm_id(data, parts[1], 0xA1) == signed.signature_algorithm_id
+    )
+
+
+def _time(data: bytes, item: _der.Element) -> datetime:
+    """A DER UTCTime or GeneralizedTime (Zulu, as DER requires), read as asn1crypto reads it."""
+    tag, _, start, end = item
+    text = data[start:end]
+    if tag == 0x17 and len(text) == 13 and text[:12].isdigit() and text[12:] == b"Z":
+        year = int(text[:2])
+        year += 1900 if year >= 50 else 2000
+        rest = text[2:12]
+        fraction = b""
+    elif tag == 0x18 and len(text) >= 15 and text[:14].isdigit() and text[-1:] == b"Z":
+        year = int(text[:4])
+        rest = text[4:14]
+        fraction = text[14:-1]
+        # DER: a fraction has digits and no trailing zero; more than microseconds goes the full way.
+        if fraction and (
+            fraction[:1] != b"." or not 2 <= len(fraction) <= 7 or not fraction[1:].isdigit() or fraction[-1:] == b"0"
+        ):
+            raise _der.DerError("unsupported fractional seconds")
+    else:
+        raise _der.DerError("not a DER time")
+    microsecond = int(fraction[1:].ljust(6, b"0")) if fraction else 0
+    return datetime(
+        year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]), int(rest[8:10]), microsecond,
+        tzinfo=timezone.utc,
+    )
+
+
+def _tst_info(encoded: bytes) -> tuple[str, bytes, datetime]:
+    """(imprint hash, hashed message, genTime) of a DER TSTInfo (RFC 3161 §2.4.2)."""
+    top = _der.element(encoded, 0, len(encoded))
+    if top[3] != len(encoded):
+        raise _der.DerError("trailing bytes after TSTInfo")
+    fields = _der.children(encoded, top, 0x30)
+    # version, policy, messageImprint, serialNumber, genTime, then in this order and each at
+    # most once: accuracy, ordering, nonce, tsa [0], extensions [1].
+    if [f[0] for f in fields[:5]] != [0x02, 0x06, 0x30, 0x02, 0x18]:
+        raise _der.DerError("unexpected TSTInfo shape")
+    optional = [f[0] for f in fields[5:]]
+    if optional != [tag for tag in (0x30, 0x01, 0x02, 0xA0, 0xA1) if tag in optional]:
+        raise _der.DerError("unexpected TSTInfo shape")
+    imprint = _der.children(encoded, fields[2], 0x30)
+    if len(imprint) != 2 or imprint[1][0] != 0x04:
+        raise _der.DerError("not a MessageImprint")
+    algorithm = _algorithm_id(encoded, imprint[0])
+    hash_name = _HASH_NAMES.get(algorithm[0])
+    if hash_name is None or algorithm[1]:
+        raise _der.DerError("unknown imprint hash")
+    return hash_name, encoded[imprint[1][2] : imprint[1][3]], _time(encoded, fields[4])
 
 
 def _fast_timestamp(
-    signer_info: cms.SignerInfo,
-    embedded: list[asn1_x509.Certificate],
+    data: bytes,
+    signed: _SignedParts,
+    embedded: list[_KnownCertificate],
     tsa_roots: frozenset[bytes],
     revocation: RevocationSource | None,
     check_time: datetime,
     cache: PathCache,
 ) -> TimestampReport | None | bool:
     """The valid signature time-stamp's report, ``None`` without one, ``False`` to go the full way."""
+    if signed.unsigned is None:
+        return None
     try:
-        unsigned = signer_info["unsigned_attrs"]
-        if isinstance(unsigned, core.Void):
-            return None
-        if any(a["type"].native != "signature_time_stamp_token" for a in unsigned):
+        if any(kind != _SIGNATURE_TIME_STAMP_TOKEN for kind, _ in signed.unsigned):
             return False
-        tokens = [value for a in unsigned for value in a["values"]]
-        if len(tokens) != 1 or tokens[0]["content_type"].native != "signed_data":
+        tokens = [value for _, values in signed.unsigned for value in values]
+        if len(tokens) != 1:
             return False
-        token_data = tokens[0]["content"]
-        token_signers = token_data["signer_infos"]
-        if len(token_signers) != 1:
+        token = _signed_parts(data, tokens[0])
+        if token.content_type != _ID_CT_TST_INFO or token.content is None:
             return False
-        tst_info = token_data["encap_content_info"]["content"].parsed
-        if not isinstance(tst_info, tsp.TSTInfo):
+        imprint_hash, imprint, gen_time = _tst_info(token.content)
+        if _digest(imprint_hash, signed.signature) != imprint:
             return False
-        imprint = tst_info["message_imprint"]
-        expected = _digest(imprint["hash_algorithm"]["algorithm"].native, signer_info["signature"].native)
-        if expected != imprint["hashed_message"].native:
+        checked = _fast_integrity(data, token, _digest(token.digest_algorithm, token.content), cache)
+        if checked is None:
             return False
-        signer = _fast_integrity(token_data, token_signers[0], None)
-        if signer is None:
-            return False
-        tsa_cert, _ = signer
-        token_certs = [c.chosen.dump() for c in token_data["certificates"] if c.name == "certificate"]
-        known = cache.get(_path_key("tsa", tsa_cert.dump(), tsa_roots, [*(c.dump() for c in embedded), *token_certs]))
-        # The TSA's path is judged at the check time (see the module docstring).
-        if known is None or not known.valid_at(check_time):
-            return False
-        gen_time = tst_info["gen_time"].native.astimezone(timezone.utc)
-    except (ValueError, KeyError, TypeError):
+        tsa, token_certificates = checked
+        others = [c.sha256 for c in (*embedded, *token_certificates)]
+        path = cache.get(_path_key_of("tsa", tsa.sha256, tsa_roots, others))
+    except (ValueError, KeyError, IndexError):
         return False
-    if revocation is not None and _path_revocation(list(known.crypto), revocation, gen_time, leaf_is_tsa=True) is not None:
+    # The TSA's path is judged at the check time (see the module docstring).
+    if path is None or not path.valid_at(check_time):
         return False
-    return TimestampReport(gen_time=gen_time, tsa_subject=known.subjects[0], valid=True)
+    if revocation is not None and _path_revocation(list(path.crypto), revocation, gen_time, leaf_is_tsa=True) is not None:
+        return False
+    return TimestampReport(gen_time=gen_time, tsa_subject=path.subjects[0], valid=True)
 
 
 def _fast_verify(
-    signed_data: cms.SignedData,
-    signer_info: cms.SignerInfo,
+    signature_der: bytes,
     content: bytes | None,
     trust_roots: list[x509.Certificate],
     tsa_trust_roots: list[x509.Certificate],
@@ -598,31 +868,36 @@ def _fast_verify(
     Status outcomes (revoked before or after the signing moment, unknown) are reported here as
     the full path reports them; every other failure is left to the full path to describe.
     """
-    encapsulated = signed_data["encap_content_info"]["content"]
-    if isinstance(encapsulated, core.Void):
-        if content is None:
-            return None  # the full path raises the InvalidInput
-        md_algorithm = signer_info["digest_algorithm"]["algorithm"].native
-        if md_algorithm not in _CMS_HASHES:
+    data = bytes(signature_der)
+    try:
+        top = _der.element(data, 0, len(data))
+        if top[3] != len(data):
             return None
-        digest: bytes | None = _digest(md_algorithm, bytes(content))
-    else:
-        if content is not None and bytes(content) != bytes(encapsulated):
+        signed = _signed_parts(data, top)
+        if signed.content_type != _ID_DATA:
             return None
-        digest = None
-    signer = _fast_integrity(signed_data, signer_info, digest)
-    if signer is None:
+        if signed.content is None:
+            if content is None:
+                return None  # the full path raises the InvalidInput
+            digest = _digest(signed.digest_algorithm, bytes(content))
+        else:
+            if content is not None and bytes(content) != signed.content:
+                return None
+            digest = _digest(signed.digest_algorithm, signed.content)
+        checked = _fast_integrity(data, signed, digest, cache)
+        if checked is None:
+            return None
+        signer, embedded = checked
+        signing_time = signed.attributes.get(_SIGNING_TIME)
+        signed_at = _time(data, signing_time) if signing_time is not None else None
+    except (ValueError, KeyError, IndexError):
         return None
-    signer_cert, signer_crypto = signer
-    embedded = [c.chosen for c in signed_data["certificates"] if c.name == "certificate"]
-    timestamp = _fast_timestamp(
-        signer_info, embedded, _roots_key(tsa_trust_roots), revocation, check_time, cache
-    )
+    timestamp = _fast_timestamp(data, signed, embedded, cache.roots_key(tsa_trust_roots), revocation, check_time, cache)
     if timestamp is False:
         return None
     assert timestamp is None or isinstance(timestamp, TimestampReport)
     judged_at = timestamp.gen_time if timestamp is not None else check_time
-    known = cache.get(_path_key("signer", signer_cert.dump(), _roots_key(trust_roots), [c.dump() for c in embedded]))
+    known = cache.get(_path_key_of("signer", signer.sha256, cache.roots_key(trust_roots), [c.sha256 for c in embedded]))
     if known is None or not known.valid_at(judged_at):
         return None
 
@@ -641,12 +916,12 @@ def _fast_verify(
         intact=True,
         signature_ok=True,
         signer_subject=known.subjects[0],
-        signer_serial_hex=format(signer_crypto.serial_number, "x"),
-        signer_certificate=signer_cert.dump(),
+        signer_serial_hex=signer.serial_hex,
+        signer_certificate=signer.der,
         path=list(known.subjects),
         trusted=True,
-        non_repudiation=_non_repudiation(signer_crypto),
-        signed_at=extract_self_reported_ts(signer_info),
+        non_repudiation=signer.non_repudiation,
+        signed_at=signed_at,
         timestamp=timestamp,
         certificate_status=certificate_status,
         revocation_time=revocation_time,
@@ -680,6 +955,9 @@ def _parse(signature_der: bytes) -> tuple[cms.SignedData, cms.SignerInfo]:
         _parse_all(signer_info["signed_attrs"].copy())
         _parse_all(signer_info["sid"])
         _parse_all(signer_info["digest_algorithm"])
+        encapsulated = signed_data["encap_content_info"]["content"]
+        if not isinstance(encapsulated, core.Void):
+            encapsulated.native
     except InvalidInput:
         raise
     except Exception as exc:  # untrusted bytes: any parse failure means "not a signature"
@@ -722,18 +1000,18 @@ async def _check_timestamp(
     signature_value = signer_info["signature"].native
     report: TimestampReport | None = None
     for token in tokens:
-        context = ValidationContext(
-            trust_roots=tsa_roots,
-            other_certs=embedded,
-            moment=check_time,
-            allow_fetching=False,
-            revocation_mode="soft-fail",
-        )
         try:
+            context = ValidationContext(
+                trust_roots=tsa_roots,
+                other_certs=embedded,
+                moment=check_time,
+                allow_fetching=False,
+                revocation_mode="soft-fail",
+            )
             kwargs = await validate_tst_signed_data(
                 token, context, lambda alg: _digest(alg, signature_value)
             )
-        except (SignatureValidationError, ValueError):
+        except (SignatureValidationError, *_UNDECODABLE):
             continue
         ts_status = TimestampSignatureStatus(**kwargs)
         report = TimestampReport(
@@ -804,28 +1082,37 @@ def _structural_failure(
     message: str,
 ) -> SignatureReport:
     sid = signer_info["sid"]
-    signer_cert = next(
-        (
-            c.chosen
-            for c in signed_data["certificates"]
-            if c.name == "certificate"
-            and sid.name == "issuer_and_serial_number"
-            and c.chosen.issuer == sid.chosen["issuer"]
-            and c.chosen.serial_number == sid.chosen["serial_number"].native
-        ),
-        None,
-    )
+    try:
+        signer_cert = next(
+            (
+                c.chosen
+                for c in signed_data["certificates"]
+                if c.name == "certificate"
+                and sid.name == "issuer_and_serial_number"
+                and c.chosen.issuer == sid.chosen["issuer"]
+                and c.chosen.serial_number == sid.chosen["serial_number"].native
+            ),
+            None,
+        )
+        subject = _subject(signer_cert) if signer_cert is not None else ""
+        non_repudiation = _has_non_repudiation(signer_cert) if signer_cert is not None else False
+    except _UNDECODABLE:  # the names, or the certificate itself, do not decode
+        signer_cert, subject, non_repudiation = None, "", False
+    try:
+        signed_at = extract_self_reported_ts(signer_info)
+    except ValueError:
+        signed_at = None
     return SignatureReport(
         valid=False,
         intact=False,
         signature_ok=False,
-        signer_subject=_subject(signer_cert) if signer_cert is not None else "",
+        signer_subject=subject,
         signer_serial_hex=format(signer_cert.serial_number, "x") if signer_cert is not None else "",
         signer_certificate=signer_cert.dump() if signer_cert is not None else b"",
-        path=[_subject(signer_cert)] if signer_cert is not None else [],
+        path=[subject] if signer_cert is not None else [],
         trusted=False,
-        non_repudiation=_has_non_repudiation(signer_cert) if signer_cert is not None else False,
-        signed_at=extract_self_reported_ts(signer_info),
+        non_repudiation=non_repudiation,
+        signed_at=signed_at,
         timestamp=timestamp,
         certificate_status="not-checked",
         revocation_time=None,

@@ -7,8 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from asn1crypto import cms
+from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from fincert.clock import FakeClock
+from fincert.errors import InvalidInput
+from fincert.sign import _der as der_reader
 from fincert.sign import verify as verify_module
 from fincert.sign.cms import sign_cms
 from fincert.sign.testing import TestPki, build_test_pki, issue_certificate, new_rsa_key
@@ -188,3 +193,122 @@ def test_cache_keeps_only_accepted_paths(pki, other_root):
     assert len(cache) == 0
     verify_cms(_sign(pki), DATA, trust_roots=[pki.root], revocation=None, at=SIGNED_AT, path_cache=cache)
     assert len(cache) == 1
+
+
+def _counting_full_path(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = verify_module._full_verify
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_full_verify", counting)
+    return calls
+
+
+def test_a_certificate_not_validated_before_never_takes_a_remembered_path(pki, warm_cache, monkeypatch):
+    """A look-alike signer certificate (same issuer name, serial and subject as a remembered one,
+    another key, under a look-alike CA) is matched by its bytes, so it goes the full way."""
+    forged_ca_key, forged_key = new_rsa_key(), new_rsa_key()
+    forged_ca = issue_certificate(
+        subject="fincert test issuing CA", public_key=forged_ca_key.public_key(), issuer_cert=None,
+        issuer_key=forged_ca_key, not_before=START, not_after=START + timedelta(days=3650), kind="ca",
+    )
+    forged = issue_certificate(
+        subject="홍길동()0011", public_key=forged_key.public_key(), issuer_cert=forged_ca, issuer_key=forged_ca_key,
+        not_before=START, not_after=START + timedelta(days=365), kind="signer", serial=pki.signer.serial_number,
+    )
+    assert forged.issuer == pki.signer.issuer and forged.serial_number == pki.signer.serial_number
+    for chain in ([forged_ca], [pki.signer, forged_ca, pki.issuing_ca]):
+        signature = sign_cms(DATA, private_key=forged_key, certificate=forged, chain=chain, detached=True, signing_time=SIGNED_AT)
+        full_calls = _counting_full_path(monkeypatch)
+        report = verify_cms(signature, DATA, trust_roots=[pki.root], revocation=StatusTable(), at=SIGNED_AT, path_cache=warm_cache)
+        assert full_calls, "the look-alike took the fast path"
+        assert not report.valid
+        monkeypatch.undo()
+        assert report == verify_cms(signature, DATA, trust_roots=[pki.root], revocation=StatusTable(), at=SIGNED_AT)
+
+
+def test_certificates_are_remembered_by_their_exact_bytes(pki):
+    cache = PathCache()
+    der = pki.signer.public_bytes(serialization.Encoding.DER)
+    known = cache.certificate(der)
+    assert known is not None and known.der == der and known.serial_hex == format(pki.signer.serial_number, "x")
+    assert cache.certificate(bytes(der)) is known
+    assert cache.certificate(der[:-1] + bytes([der[-1] ^ 1])) is not known
+
+
+@pytest.fixture(scope="module")
+def fuzz_targets(pki):
+    """A time-stamped detached and a plain attached signature, with where their SignerInfo starts."""
+    targets = []
+    for signature, content, at in (
+        (_sign(pki, stamp_at=SIGNED_AT), DATA, SIGNED_AT + timedelta(days=5)),
+        (_sign(pki, detached=False), None, SIGNED_AT),
+    ):
+        top = der_reader.element(signature, 0, len(signature))
+        signed_data = der_reader.elements(signature, *der_reader.elements(signature, top[2], top[3])[1][2:4])[0]
+        signer_infos = der_reader.elements(signature, signed_data[2], signed_data[3])[-1]
+        targets.append((signature, content, at, signer_infos[1]))
+    return targets
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_signatures_get_the_same_verdict_on_both_paths(data, fuzz_targets, warm_cache, pki):
+    """Whatever bytes change, the fast path either steps aside or reports what pyHanko's path reports."""
+    signature, content, at, signer_info_start = data.draw(st.sampled_from(fuzz_targets))
+    mutated = bytearray(signature)
+    for _ in range(data.draw(st.integers(1, 3))):
+        # Half the changes land in the SignerInfo (attributes, signature, time-stamp token).
+        position = data.draw(st.one_of(st.integers(0, len(mutated) - 1), st.integers(signer_info_start, len(mutated) - 1)))
+        mutated[position] = data.draw(st.integers(0, 255))
+    mutated_bytes = bytes(mutated)
+
+    def outcome(cache):
+        try:
+            return verify_cms(mutated_bytes, content, trust_roots=[pki.root], revocation=StatusTable(), at=at, path_cache=cache)
+        except InvalidInput as exc:
+            return ("InvalidInput", str(exc))
+
+    assert outcome(warm_cache) == outcome(None)
+
+
+def _unsigned_fields(signature: bytes) -> dict[str, int]:
+    """Offsets of values no signature covers: versions and digestAlgorithms, outside and in the token."""
+    def kids(item):
+        return der_reader.elements(signature, item[2], item[3])
+
+    top = der_reader.element(signature, 0, len(signature))
+    signed_data = kids(kids(top)[1])[0]
+    fields = kids(signed_data)
+    signer_info = kids(kids(fields[-1])[0])
+    token_attribute = kids(signer_info[6])[0]
+    token = kids(kids(token_attribute)[1])[0]
+    token_fields = kids(kids(kids(token)[1])[0])
+    token_signer_info = kids(kids(token_fields[-1])[0])
+    return {
+        "SignedData version": fields[0][2],
+        "digestAlgorithms": fields[1][3] - 3,  # the last octet of the hash OID
+        "SignerInfo version": signer_info[0][2],
+        "token SignedData version": token_fields[0][2],
+        "token digestAlgorithms": token_fields[1][3] - 3,
+        "token SignerInfo version": token_signer_info[0][2],
+    }
+
+
+@pytest.mark.parametrize("field", [
+    "SignedData version", "digestAlgorithms", "SignerInfo version",
+    "token SignedData version", "token digestAlgorithms", "token SignerInfo version",
+])
+@pytest.mark.parametrize("value", [1, 2, 3, 5])
+def test_values_outside_the_signatures_read_the_same_on_both_paths(field, value, pki, warm_cache):
+    """asn1crypto reads eContent differently by SignedData version: the fast path accepts only
+    the versions both read alike, and agrees with the full path whatever these values are."""
+    signature = _sign(pki, stamp_at=SIGNED_AT)
+    changed = bytearray(signature)
+    changed[_unsigned_fields(signature)[field]] = value
+    at = SIGNED_AT + timedelta(days=5)
+    fast = verify_cms(bytes(changed), DATA, trust_roots=[pki.root], revocation=StatusTable(), at=at, path_cache=warm_cache)
+    assert fast == verify_cms(bytes(changed), DATA, trust_roots=[pki.root], revocation=StatusTable(), at=at)
