@@ -115,7 +115,11 @@ class Runtime:
     def signatures(self) -> "ElectronicSignatures":
         from fincert.sign.service import ElectronicSignatures
 
-        return ElectronicSignatures(self.db, self.ca, self.clock, lambda: self.tsa, lambda: self.vault)
+        # Status for verification comes from the VA's pre-signed OCSP responses; building the VA
+        # (at the first status question) subscribes it to revocations, which re-sign them.
+        return ElectronicSignatures(
+            self.db, self.ca, self.clock, lambda: self.tsa, lambda: self.vault, ocsp=lambda: self.va.ocsp
+        )
 
     @functools.cached_property
     def va(self) -> "ValidationAuthority":

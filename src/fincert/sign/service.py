@@ -11,10 +11,13 @@ Owns composing the pure ``fincert.sign`` modules with storage and the CA:
 - ``StoredCertificateStatus``: a ``RevocationSource`` answering from the certificates table
   (status, revocation time and reason of fincert-issued certificates) and the authorities
   table (the service's own CA, TSA and OCSP certificates).
+- ``PresignedOcspStatus``: a ``RevocationSource`` answering from the VA's pre-signed OCSP
+  responses held in memory, falling back to the responder and then the certificates table.
 - ``SigningService``: opens a holder's key in any custody (NPKI folder, PKCS#12 file, cloud
   vault behind a PIN) and makes a CMS signature, time-stamped on request.
 - ``SignatureVerifier``: judges a signature against the deployment's root, with status from
-  the database, and confirms the holder's resident number through the VID when asked.
+  the VA's pre-signed OCSP store (or the database), and confirms the holder's resident
+  number through the VID when asked.
 - ``RelyingParty``: the example bank: challenge login and signed transfer orders kept as
   evidence records.
 """
@@ -34,8 +37,10 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core as asn1_core
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509 import ocsp
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyhanko.sign.timestamps import TimeStamper
@@ -63,14 +68,16 @@ from fincert.ra.identity import parse_rrn
 from fincert.sign.cms import sign_cms_with, timestamper_for_url
 from fincert.sign.raw_signer import PrivateKeySigner, RawSigner
 from fincert.sign.tsa import InProcessTimeStamper, TimeStampAuthority
-from fincert.sign.verify import CertificateStatus, PathCache, SignatureReport, verify_cms
+from fincert.sign.verify import CertificateStatus, PathCache, RevocationSource, SignatureReport, verify_cms
 from fincert.storage import audit
 from fincert.storage.db import Database
 from fincert.storage.models import Authority, Certificate
 from fincert.storage.models_sign import RelyingPartyChallenge, SignatureEvidence, TsaSerialCounter
+from fincert.va.ocsp import check_responder_certificate, issuer_hashes
 
 if TYPE_CHECKING:
     from fincert.keys.vault import CloudKeyVault
+    from fincert.va.responder import OcspResponder
 
 
 
@@ -251,6 +258,10 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
+_GOOD = CertificateStatus("good")
+_UNKNOWN = CertificateStatus("unknown")
+
+
 class StoredCertificateStatus:
     """A ``RevocationSource`` over this deployment's database.
 
@@ -261,14 +272,15 @@ class StoredCertificateStatus:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._authority_ders: frozenset[bytes] = frozenset()
+        #: The service's own certificates by serial, reloaded when an unknown one turns up.
+        self._authorities: dict[int, x509.Certificate] = {}
         self._lock = threading.Lock()
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate) -> CertificateStatus:
-        der = cert.public_bytes(serialization.Encoding.DER)
         # The service's own certificates are on every path: answer them from memory.
-        if der in self._authority_ders:
-            return CertificateStatus("good")
+        if self.is_authority(cert):
+            return _GOOD
+        der = cert.public_bytes(serialization.Encoding.DER)
         with self._db.engine.connect() as connection:
             row = connection.execute(_STATUS_BY_SERIAL, {"serial": format(cert.serial_number, "x")}).first()
         if row is not None and row.der == der and row.status == "issued":
@@ -279,16 +291,154 @@ class StoredCertificateStatus:
                     reason=_REASON_NAMES.get(row.revocation_reason or "", "unspecified"),
                 )
             return CertificateStatus("good")
-        if der in self._reload_authorities():
-            return CertificateStatus("good")
-        return CertificateStatus("unknown")
+        self._reload_authorities()
+        if self.is_authority(cert):
+            return _GOOD
+        return _UNKNOWN
 
-    def _reload_authorities(self) -> frozenset[bytes]:
+    def is_authority(self, cert: x509.Certificate) -> bool:
+        """Whether ``cert`` is one of the service's own certificates known to this process (memory only)."""
+        known = self._authorities.get(cert.serial_number)
+        return known is not None and known == cert
+
+    def _reload_authorities(self) -> None:
         with self._db.reader() as session:
-            ders = frozenset(session.execute(select(Authority.certificate_der)).scalars())
+            ders = list(session.execute(select(Authority.certificate_der)).scalars())
+        authorities = {}
+        for der in ders:
+            certificate = x509.load_der_x509_certificate(der)
+            authorities[certificate.serial_number] = certificate
         with self._lock:
-            self._authority_ders = ders
-        return ders
+            self._authorities = authorities
+
+
+@dataclass(frozen=True, slots=True)
+class _SignedStatus:
+    """One pre-signed OCSP response, checked: what it says and for how long."""
+
+    issuer: x509.Certificate
+    serial: int
+    status: CertificateStatus
+    this_update: dt.datetime
+    next_update: dt.datetime
+
+
+#: Distinct responses whose reading is remembered (a few hundred bytes each).
+_SIGNED_STATUS_ENTRIES = 100_000
+
+
+class PresignedOcspStatus:
+    """A ``RevocationSource`` answering from the VA's pre-signed OCSP responses.
+
+    For a certificate of the issuing CA the VA's responder answers for, the status is what the
+    signed response the responder holds in memory says (``OcspResponder.held_response``). Each
+    distinct response is read once, by its DER, with the checks a relying party makes (it names
+    this certificate and issuer, it is signed by the issuer or a responder certificate the
+    issuer delegated to, see ``va.ocsp.check_responder_certificate``), and then served while the
+    clock is within its thisUpdate..nextUpdate. On a miss the responder is asked as an OCSP
+    client asks it (``respond``: its table, else a live signature; either is then held for the
+    next call). When no responder certificate exists yet, the certificate belongs to another
+    issuer, or the answer cannot be used, the certificates table decides
+    (``StoredCertificateStatus``), which never says ``good`` for a certificate the CA does not
+    know. The service's own certificates are good, as there.
+
+    Freshness: a revocation made in this process re-signs the held response before the CA's
+    ``revoke`` returns (the VA's revocation listener, ``va.service``). One made in another
+    process is seen here once the held copy ages out (``va.responder.MEMORY_TTL``, 10 s) and is
+    re-read from the table, which the revoking process re-signed; if that process had no VA,
+    once the next refresh pass (``va.upkeep``, every 30 s where the API serves) re-signs it.
+    Revocation times come from the response, in whole seconds (RFC 6960 GeneralizedTime).
+    """
+
+    def __init__(self, responder: Callable[[], OcspResponder], stored: StoredCertificateStatus, clock: Clock) -> None:
+        self._responder = responder
+        self._stored = stored
+        self._clock = clock
+        self._signed: dict[bytes, _SignedStatus | None] = {}
+        self._lock = threading.Lock()
+
+    def status(self, cert: x509.Certificate, issuer: x509.Certificate) -> CertificateStatus:
+        if self._stored.is_authority(cert):
+            return _GOOD
+        responder = self._responder()
+        serial = cert.serial_number
+        now = self._clock.now()
+        held = responder.held_response(issuer, serial)
+        if held is not None:
+            found = self._answer(held.der, issuer, serial, now)
+            if found is not None:
+                return found
+        active = responder.responder(issue=False)
+        if active is None or active.signer.issuer_cert != issuer:
+            return self._stored.status(cert, issuer)
+        request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+        answer = responder.respond(request.public_bytes(serialization.Encoding.DER))
+        found = self._answer(answer.der, issuer, serial, now)
+        return found if found is not None else self._stored.status(cert, issuer)
+
+    def _answer(self, der: bytes, issuer: x509.Certificate, serial: int, now: dt.datetime) -> CertificateStatus | None:
+        try:
+            signed = self._signed[der]
+        except KeyError:
+            signed = _read_signed_status(der, issuer)
+            with self._lock:
+                if len(self._signed) >= _SIGNED_STATUS_ENTRIES:
+                    self._signed.clear()
+                self._signed[der] = signed
+        if signed is None or signed.serial != serial or not signed.this_update <= now < signed.next_update:
+            return None
+        if signed.issuer is not issuer and signed.issuer != issuer:
+            return None
+        return signed.status
+
+
+def _read_signed_status(der: bytes, issuer: x509.Certificate) -> _SignedStatus | None:
+    """The status one nonce-less single OCSP response about a certificate of ``issuer`` states,
+    once its signature and signer are checked; ``None`` for anything else."""
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+        if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return None
+        singles = list(response.responses)
+        if len(singles) != 1:
+            return None
+        single = singles[0]
+        name_hash, key_hash = issuer_hashes(issuer, "sha1")
+        if not isinstance(single.hash_algorithm, hashes.SHA1) or (single.issuer_name_hash, single.issuer_key_hash) != (name_hash, key_hash):
+            return None
+        next_update = single.next_update_utc
+        if next_update is None:
+            return None
+        signer = response.certificates[0] if response.certificates else issuer
+        if signer != issuer:
+            check_responder_certificate(signer, issuer)
+            if not signer.not_valid_before_utc <= single.this_update_utc <= signer.not_valid_after_utc:
+                return None
+        expected_id = x509.SubjectKeyIdentifier.from_public_key(signer.public_key()).digest  # type: ignore[arg-type]
+        if response.responder_key_hash != expected_id and response.responder_name != signer.subject:
+            return None
+        key = signer.public_key()
+        algorithm = response.signature_hash_algorithm
+        if isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(), algorithm)
+        else:
+            return None
+    except (ValueError, TypeError, InvalidSignature, FincertError):
+        return None
+    if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+        reason = single.revocation_reason
+        status = CertificateStatus(
+            "revoked",
+            revoked_at=single.revocation_time_utc,
+            reason=_REASON_NAMES.get(reason.value, "unspecified") if reason is not None else "unspecified",
+        )
+    elif single.certificate_status == ocsp.OCSPCertStatus.GOOD:
+        status = _GOOD
+    else:
+        status = _UNKNOWN
+    return _SignedStatus(issuer, single.serial_number, status, single.this_update_utc, next_update)
 
 
 # --- signing -----------------------------------------------------------------------------------
@@ -493,13 +643,14 @@ class Verification:
 class SignatureVerifier:
     """Verifies signatures the way this deployment's relying parties should.
 
-    Trust root: the deployment's root CA. Status: ``StoredCertificateStatus``, asked on every
-    call. The judgement time is the valid signature time-stamp's genTime, else now (see
+    Trust root: the deployment's root CA. Status: the ``RevocationSource`` given, asked on every
+    call (``PresignedOcspStatus`` in a runtime with a VA, else ``StoredCertificateStatus``). The
+    judgement time is the valid signature time-stamp's genTime, else now (see
     ``fincert.sign.verify``). Paths pyhanko-certvalidator accepted are remembered in a
     ``PathCache``, so a signer seen before is verified on the fast path.
     """
 
-    def __init__(self, ca: CertificateAuthority, status: StoredCertificateStatus, clock: Clock) -> None:
+    def __init__(self, ca: CertificateAuthority, status: RevocationSource, clock: Clock) -> None:
         self._ca = ca
         self._status = status
         self._clock = clock
@@ -776,7 +927,8 @@ class ElectronicSignatures:
 
     ``vault`` gives the cloud key vault (``fincert.keys.vault.CloudKeyVault``) when a holder
     signs with a financial certificate; it is asked only then, since building it needs the
-    master key.
+    master key. ``ocsp`` gives the VA's OCSP responder: with it, verification reads status from
+    its pre-signed responses (``PresignedOcspStatus``); without it, from the certificates table.
     """
 
     def __init__(
@@ -786,8 +938,10 @@ class ElectronicSignatures:
         clock: Clock,
         tsa: Callable[[], TimeStampService],
         vault: Callable[[], CloudKeyVault] | None = None,
+        ocsp: Callable[[], OcspResponder] | None = None,
     ) -> None:
-        self.status = StoredCertificateStatus(db)
+        stored = StoredCertificateStatus(db)
+        self.status: RevocationSource = PresignedOcspStatus(ocsp, stored, clock) if ocsp is not None else stored
         cloud_keys = _CloudKeys(db, vault) if vault is not None else None
         self.signing = SigningService(ca, clock, tsa, cloud_keys)
         self.verifier = SignatureVerifier(ca, self.status, clock)
@@ -826,6 +980,7 @@ __all__ = [
     "SignedDocument",
     "SigningKey",
     "SigningService",
+    "PresignedOcspStatus",
     "StoredCertificateStatus",
     "TimeStampService",
     "TimeStampSettings",

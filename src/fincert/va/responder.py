@@ -476,3 +476,19 @@ class OcspResponder:
                 return
             last = rows[-1][-1]
             yield [row[0] for row in rows]
+
+    # -- for relying parties in this process ------------------------------------------------------
+
+    def held_response(self, issuer: x509.Certificate, serial: int) -> OcspAnswer | None:
+        """The pre-signed response about certificate ``serial`` of ``issuer`` held in memory, if current.
+
+        Read-only and cheap (no database, no signing, no lock), for in-process relying parties
+        such as signature verification. ``None`` when no responder is active yet, ``issuer`` is
+        not the CA this responder answers for, or the held copy is missing, older than
+        :data:`MEMORY_TTL` or outside its validity: then :meth:`respond` loads or signs one and
+        holds it. The caller checks the response itself (it is the DER an OCSP client gets).
+        """
+        active = self._active
+        if active is None or active.signer.issuer_cert != issuer:
+            return None
+        return self._from_memory((serial, "sha1"), self._clock.now())
