@@ -83,6 +83,8 @@ DECODED_PATHS: Final = 50_000
 #: job reloads it (stale-while-revalidate): a reload never makes a client wait, and a revocation
 #: made in another process shows here within MEMORY_TTL + REVALIDATE_GRACE seconds.
 REVALIDATE_GRACE: Final = 2.0
+#: Seconds the reload thread rests after each reload.
+RELOAD_PAUSE: Final = 0.002
 #: Pipelined requests queued on one connection before it stops being read.
 MAX_PIPELINE: Final = 32
 #: A worker that dies this often within RESTART_WINDOW seconds is not restarted again.
@@ -212,8 +214,15 @@ class OcspHttpService:
         if der in self._revalidating:
             return
         self._revalidating.add(der)
-        job = asyncio.get_running_loop().run_in_executor(self.reloader, self.responder.respond, der)
+        job = asyncio.get_running_loop().run_in_executor(self.reloader, self._reload, der)
         job.add_done_callback(lambda _job: self._revalidating.discard(der))
+
+    def _reload(self, der: bytes) -> None:
+        self.responder.respond(der)
+        # A reload holds the GIL for a database read; back to back, a burst of them kept the
+        # event loop waiting for it (p99 ~10-18 ms at 10,000/s). A pause between them, without
+        # the GIL, lets the loop run.
+        time.sleep(RELOAD_PAUSE)
 
     def _live(self, der: bytes, if_none_match: bytes | None, connection: bytes, head: bool) -> bytes | asyncio.Future[bytes]:
         if self.live_pending >= MAX_LIVE_PENDING:
