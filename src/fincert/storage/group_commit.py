@@ -55,7 +55,7 @@ class BatchKind(Generic[P, T]):
 
 
 class _Unit(Generic[T]):
-    __slots__ = ("work", "kind", "params", "done", "result", "error")
+    __slots__ = ("work", "kind", "params", "done", "result", "error", "wake")
 
     def __init__(self, work: Callable[[Session], T] | None, kind: BatchKind[Any, T] | None = None, params: Any = None) -> None:
         self.work = work
@@ -64,6 +64,8 @@ class _Unit(Generic[T]):
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
+        #: Set (under the group's lock) when the unit is done or may lead; only its caller waits on it.
+        self.wake = threading.Event()
 
     def run_alone(self, session: Session) -> T:
         if self.kind is not None:
@@ -84,7 +86,7 @@ class GroupCommit:
         self._max_leaders = max_leaders
         self._queue: list[_Unit[Any]] = []
         self._leaders = 0
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         #: Batches committed and units they carried (for metrics and tests).
         self.batches = 0
         self.units = 0
@@ -98,26 +100,41 @@ class GroupCommit:
         return self._submit(_Unit(None, kind, params))
 
     def _submit(self, unit: _Unit[T]) -> T:
-        with self._changed:
-            self._queue.append(unit)
+        # Each caller waits on its own unit's event, so a finished batch wakes its own callers
+        # and at most one more (the next to lead), never every waiting thread.
+        lock = self._lock
+        lock.acquire()
+        self._queue.append(unit)
+        try:
             while True:
-                while not unit.done and (self._leaders >= self._max_leaders or unit not in self._queue):
-                    self._changed.wait()
                 if unit.done:
                     return self._outcome(unit)
-                # A leader's place is free and our unit is still queued: lead. Our unit is at
-                # the head of the queue or behind units that arrived before it; lead until it
-                # is done.
-                self._leaders += 1
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                self._changed.release()
+                if self._leaders < self._max_leaders and unit in self._queue:
+                    # A leader's place is free and our unit is still queued: lead. Our unit is
+                    # at the head of the queue or behind units that arrived before it; lead
+                    # until it is done.
+                    self._leaders += 1
+                    batch = self._queue[: self._max_batch]
+                    del self._queue[: self._max_batch]
+                    lock.release()
+                    try:
+                        self._execute(batch)
+                    finally:
+                        lock.acquire()
+                        self._leaders -= 1
+                        for done in batch:
+                            done.wake.set()
+                        if self._queue:
+                            self._queue[0].wake.set()  # the next in line may lead now
+                    continue
+                unit.wake.clear()
+                lock.release()
                 try:
-                    self._execute(batch)
+                    unit.wake.wait()
                 finally:
-                    self._changed.acquire()
-                    self._leaders -= 1
-                    self._changed.notify_all()
+                    lock.acquire()
+        finally:
+            lock.release()
 
     @staticmethod
     def _outcome(unit: _Unit[T]) -> T:
