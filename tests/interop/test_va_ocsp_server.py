@@ -70,7 +70,9 @@ class Responder:
             raise
 
 
-def start_responder(home: Path, public_url: str, port: int, *, workers: int = 2, database_url: str | None = None) -> Responder:
+def start_responder(
+    home: Path, public_url: str, port: int, *, workers: int = 2, database_url: str | None = None, upkeep: bool = False
+) -> Responder:
     """``fincert ocsp serve`` in its own process group, ready when it answers an OCSP request."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINCERT_")}
     env.update(
@@ -82,7 +84,8 @@ def start_responder(home: Path, public_url: str, port: int, *, workers: int = 2,
     log = home / f"ocsp-serve-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "fincert", "ocsp", "serve", "--port", str(port), "--workers", str(workers), "--no-upkeep"],
+            [sys.executable, "-m", "fincert", "ocsp", "serve", "--port", str(port), "--workers", str(workers),
+             "--upkeep" if upkeep else "--no-upkeep"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     responder = Responder(process, port, log)
@@ -457,8 +460,9 @@ def test_a_killed_worker_is_replaced(live: Live) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_shutdown_finishes_and_closes_open_connections(live: Live, signum: int) -> None:
     port = free_port()
-    responder = start_responder(live.runtime.home, live.base, port)
+    responder = start_responder(live.runtime.home, live.base, port, upkeep=True)
     workers = responder.workers()
+    assert len(workers) == 3  # two workers and the upkeep process
     path = get_path(request_der(live, "good")).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
         idle.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: ocsp\r\n\r\n")

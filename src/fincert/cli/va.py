@@ -109,7 +109,7 @@ def ocsp_serve(
     ] = None,
     upkeep: Annotated[
         bool,
-        typer.Option("--upkeep/--no-upkeep", help="Run the VA's refresh/republish schedule in worker 0 (off when another process runs it)."),
+        typer.Option("--upkeep/--no-upkeep", help="Run the VA's refresh/republish schedule in one more process (off when another process runs it)."),
     ] = True,
 ) -> None:
     """Serve OCSP (GET /ocsp/{request}, POST /ocsp) from the pre-signed store, apart from the web app.

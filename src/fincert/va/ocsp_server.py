@@ -25,8 +25,8 @@ instead of the ASGI stack, which was most of the cost of a pre-signed answer:
 it if needed, once), binds one SO_REUSEPORT listening socket per worker (the kernel spreads
 connections across them), forks the workers and restarts one that dies. SIGTERM or SIGINT
 stops them gracefully: stop accepting, finish the answers in flight, close idle connections.
-Worker 0 runs the VA's schedule (refresh, republish) as a web app process does, unless
-``upkeep`` is off.
+Unless ``upkeep`` is off, one more process runs the VA's schedule (refresh, republish) as a web
+app process does; it serves nothing, so its passes never hold a worker's GIL.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import threading
 import time
 import urllib.parse
 from typing import Final
@@ -580,23 +581,24 @@ async def _serve_worker(service: OcspHttpService, sock: socket.socket, parent_pi
     await asyncio.sleep(0)
 
 
-def _worker(index: int, sock: socket.socket, others: list[socket.socket], settings: Settings, upkeep: bool, parent_pid: int) -> None:
-    """A forked worker: its own runtime (database pool), the responder loaded, one event loop."""
-    from fincert.runtime import open_runtime
-
+def _child_setup(inherited: list[socket.socket]) -> None:
+    """In a forked child: default signal handling until its own is installed, no parent sockets."""
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_DFL)
-    for other in others:
-        other.close()
+    for sock in inherited:
+        sock.close()
+
+
+def _worker(sock: socket.socket, others: list[socket.socket], settings: Settings, parent_pid: int) -> None:
+    """A forked worker: its own runtime (database pool), the responder loaded, one event loop."""
+    from fincert.runtime import open_runtime
+
+    _child_setup(others)
     rt = open_runtime(settings, migrate=False)
-    schedule = None
     try:
         responder = rt.va.ocsp
         responder.responder()  # loads the delegated certificate and key, so memory answers start at once
-        if upkeep and index == 0:
-            schedule = rt.va.upkeep
-            schedule.start()
         service = OcspHttpService(responder, rt.clock)
         try:
             uvloop.run(_serve_worker(service, sock, parent_pid))
@@ -604,8 +606,26 @@ def _worker(index: int, sock: socket.socket, others: list[socket.socket], settin
             service.executor.shutdown(wait=True, cancel_futures=True)
             service.reloader.shutdown(wait=True, cancel_futures=True)
     finally:
-        if schedule is not None:
-            schedule.stop()
+        rt.close()
+
+
+def _upkeep(inherited: list[socket.socket], settings: Settings, parent_pid: int) -> None:
+    """A forked process running the VA's schedule, apart from the workers: a pass (queries,
+    signatures, CRLs) inside a worker held its GIL long enough to show in the workers' p99."""
+    from fincert.runtime import open_runtime
+
+    _child_setup(inherited)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    rt = open_runtime(settings, migrate=False)
+    try:
+        rt.va.upkeep.start()
+        while not stop.wait(1.0):
+            if os.getppid() != parent_pid:
+                break
+        rt.va.upkeep.stop()
+    finally:
         rt.close()
 
 
@@ -675,14 +695,17 @@ def serve(
     previous_wakeup = signal.set_wakeup_fd(wake_write.fileno())
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
-        others = [s for i, s in enumerate(sockets) if i != index] + [wake_read, wake_write]
-        process = context.Process(
-            target=_worker, args=(index, sockets[index], others, settings, upkeep, parent_pid), name=f"fincert-ocsp-{index}"
-        )
+        """Worker ``index``, or the upkeep process for ``index == workers``."""
+        if index == workers:
+            target, args, name = _upkeep, ([*sockets, wake_read, wake_write], settings, parent_pid), "fincert-ocsp-upkeep"
+        else:
+            others = [s for i, s in enumerate(sockets) if i != index] + [wake_read, wake_write]
+            target, args, name = _worker, (sockets[index], others, settings, parent_pid), f"fincert-ocsp-{index}"
+        process = context.Process(target=target, args=args, name=name)
         process.start()
         return process
 
-    processes = {index: start(index) for index in range(workers)}
+    processes = {index: start(index) for index in range(workers + (1 if upkeep else 0))}
     log.info("OCSP responder on http://%s:%d/ocsp with %d worker(s)", host, bound_port, workers)
     restarts: collections.deque[float] = collections.deque()
     failed = False
@@ -706,7 +729,7 @@ def serve(
                 restarts.append(now)
                 while restarts and now - restarts[0] > RESTART_WINDOW:
                     restarts.popleft()
-                log.warning("OCSP worker %d exited (code %s)", index, processes[index].exitcode)
+                log.warning("OCSP process %s exited (code %s)", processes[index].name, processes[index].exitcode)
                 if len(restarts) > MAX_RESTARTS:
                     failed = True
                     stopping.append(0)
