@@ -63,7 +63,12 @@ run: install
 test: install-test
 	$(VENV)/bin/pytest -n 2 -q
 
+# wrk, the load generator of the OCSP benchmark (bench/va.py falls back to a slower Python one
+# without it), installed by the same apt logic as the test packages.
+APT_BENCH_PACKAGES := wrk
+
 bench: install-test
+	@$(MAKE) --no-print-directory system-test-packages APT_TEST_PACKAGES="$(APT_BENCH_PACKAGES)"
 	$(PY) bench/run.py
 
 clean:

@@ -1,15 +1,25 @@
-"""Validation authority: the OCSP responder under load, against `openssl ocsp` and the raw signing
+"""Validation authority: OCSP responders under load, against `openssl ocsp` and the raw signing
 rate, and a CRL of 1,000,000 revoked certificates built from the database.
 
-- fincert: `uvicorn` serving `create_app` (2 worker processes, as on a 2-core host) answering
-  GET requests from the pre-signed store;
-- peer: `openssl ocsp -index index.txt -port ... -rsigner -rkey -CA` with the same responder
-  certificate and key and the same certificates (live-signs each request);
+- fincert, dedicated: `fincert ocsp serve` (va/ocsp_server.py: uvloop + httptools, N worker
+  processes on SO_REUSEPORT sockets) answering GET requests from the pre-signed store;
+- fincert, web stack: uvicorn (httptools/uvloop) serving the VA router of the FastAPI app, the
+  same answers through ASGI, for comparison;
+- peer: `openssl ocsp -index index.txt -port ... -rsigner -rkey -CA -multi 2` with the same
+  responder certificate and key and the same certificates (live-signs each request, closes
+  each connection);
 - raw: building and signing one response in-process (`va.ocsp.presign_single`, P-256).
 
-The load generator is a separate Python process (asyncio, raw sockets, keep-alive where the
-server allows it) sending a bounded number of requests over a fixed number of connections; it
-shares the two cores with the server, as wrk would. All on loopback.
+The load generator is wrk (C, epoll; the `wrk` Debian package, which `make bench` installs):
+one thread, a fixed number of connections for a fixed time, cycling through the request paths,
+with bench/wrk_ocsp.lua checking every response (HTTP 200, OCSP content type, a successful
+OCSPResponse) — one bad response or socket error fails the run. Every server is measured in
+ROUNDS alternating rounds (the best kept), then the two 2-worker fincert servers once more,
+each alone, paced to ~10,000 requests/s (latency at the goal's rate, not at saturation).
+Without wrk the Python asyncio generator below runs instead (bounded by a request count) and
+says so; it costs the server more of the two shared cores. The CPU time of the server
+processes, of the load generator and of anything else is measured over each run. All on
+loopback.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -33,6 +44,16 @@ from pathlib import Path
 
 REQUESTS = 30_000
 CONNECTIONS = 32
+#: wrk: one thread (it uses well under one core at these rates), CONNECTIONS connections, this long.
+WRK_SECONDS = 10
+WRK_THREADS = 1
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_ocsp.lua"
+#: The paced runs measure latency near the goal's rate (10,000/s) rather than at saturation:
+#: each connection waits this long after every response (wrk counts it in whole milliseconds;
+#: with CONNECTIONS connections it comes to ~10,000-11,000 requests/s here).
+PACE_MS = 2
+#: Each server is measured this many times, alternating with the others; the best round counts.
+ROUNDS = 2
 CERTIFICATES = 200
 CRL_ENTRIES = int(os.environ.get("FINCERT_BENCH_CRL_ENTRIES", "1000000"))
 PASSPHRASE = "bench-passphrase"
@@ -121,7 +142,7 @@ def make_app():  # uvicorn --factory bench.va:make_app
     return app
 
 
-def serve(port: int, workers: int) -> None:
+def serve_uvicorn(port: int, workers: int) -> None:
     """Run `workers` uvicorn processes on one listening socket (the launcher of the benchmark).
 
     uvicorn's own ``--workers`` binds its socket without naming the protocol, so asyncio does
@@ -155,18 +176,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read() if process.stderr else ''}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def wait_for_ocsp(port: int, path: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -239,11 +248,12 @@ def prepare(home: Path, port: int) -> tuple[list[str], Path, dict]:
         # The raw rate: build + sign one response, in-process.
         now = dt.datetime.now(dt.timezone.utc)
         status = rt.va.ocsp.status(certs[1].serial_number)
-        count = 3000
-        start = time.perf_counter()
+        count = 10_000
+        busy, own, start = busy_cpu_seconds(), time.process_time(), time.perf_counter()
         for _ in range(count):
             presign_single(responder.signer, certs[1].serial_number, status, now, now + RESPONSE_VALIDITY)
         raw["raw build+sign in-process (P-256), responses/s"] = count / (time.perf_counter() - start)
+        raw["raw build+sign: CPU s of other processes meanwhile"] = max(0.0, busy_cpu_seconds() - busy - (time.process_time() - own))
 
         paths = [
             "/ocsp/" + base64.b64encode(
@@ -277,50 +287,214 @@ def prepare(home: Path, port: int) -> tuple[list[str], Path, dict]:
     return paths, home, raw
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group ``pgid``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # after the command: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle, not waiting for I/O) since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(port: int, paths_file: Path, seconds: int, connections: int, *, pace_ms: float | None = None) -> dict:
+    """One bounded wrk run through bench/wrk_ocsp.lua; raises if any response was not a good OCSP answer.
+
+    ``pace_ms``: each connection waits this long between a response and its next request.
+    """
+    env = {**os.environ, "FINCERT_WRK_PATHS": str(paths_file)}
+    if pace_ms is not None:
+        env["FINCERT_WRK_PACE_MS"] = str(pace_ms)
+    result = subprocess.run(
+        ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(WRK_SCRIPT),
+         f"http://127.0.0.1:{port}"],
+        env=env, capture_output=True, text=True, timeout=seconds + 120,
+    )
+    line = next((line for line in result.stdout.splitlines() if line.startswith("FINCERT-WRK ")), None)
+    if result.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr[-2000:]}")
+    data = json.loads(line.removeprefix("FINCERT-WRK "))
+    errors = {kind: count for kind, count in data["errors"].items() if count}
+    if data["bad"] or errors or not data["ok"]:
+        raise RuntimeError(
+            f"wrk: {data['ok']} good responses, {data['bad']} bad (first: {data['bad_sample'] or '-'}), socket errors {errors}"
+        )
+    return {
+        "responses": data["ok"],
+        "per_second": data["ok"] / data["duration_s"],
+        "p50_ms": data["p50_ms"],
+        "p99_ms": data["p99_ms"],
+    }
+
+
+class LoadGenerator:
+    """wrk when installed, else the Python generator; the same one for every server of a run."""
+
+    def __init__(self, home: Path) -> None:
+        self.wrk = shutil.which("wrk") is not None
+        self.home = home
+        self._files: dict[tuple[str, ...], Path] = {}
+        if self.wrk:
+            version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("[", 1)[0].strip()
+            self.description = f"{version}, {WRK_THREADS} thread, {CONNECTIONS} connections, {WRK_SECONDS} s per server"
+        else:
+            self.description = (
+                f"Python asyncio generator (wrk NOT FOUND; `make bench` installs it), {REQUESTS:,} requests over "
+                f"{CONNECTIONS} connections; it takes more of the shared cores, so rates are lower"
+            )
+            print(f"  load generator: {self.description}", flush=True)
+
+    def _paths_file(self, paths: list[str]) -> Path:
+        key = tuple(paths)
+        if key not in self._files:
+            self._files[key] = self.home / f"wrk-paths-{len(self._files)}.txt"
+            self._files[key].write_text("\n".join(paths) + "\n")
+        return self._files[key]
+
+    def warm_up(self, port: int, paths: list[str], *, keep_alive: bool) -> None:
+        """Every worker loads its responder and memory (never for openssl: see ocsp_section)."""
+        if self.wrk:
+            run_wrk(port, self._paths_file(paths), 2, 8)
+        else:
+            load(port, paths, 2000, 8, keep_alive)
+
+    def measure(self, port: int, paths: list[str], server_group: int, *, keep_alive: bool, pace_ms: float | None = None) -> dict:
+        """One bounded run; adds the CPU time the server, the generator and everything else on
+        the machine used during it. ``pace_ms`` (wrk only) paces each connection."""
+        before = group_cpu_seconds(server_group), children_cpu_seconds(), busy_cpu_seconds()
+        if self.wrk:
+            result = run_wrk(port, self._paths_file(paths), WRK_SECONDS, CONNECTIONS, pace_ms=pace_ms)
+        else:
+            result = load(port, paths, REQUESTS if keep_alive else REQUESTS // 4, CONNECTIONS, keep_alive)
+        server_cpu = group_cpu_seconds(server_group) - before[0]
+        load_cpu = children_cpu_seconds() - before[1]
+        busy = busy_cpu_seconds() - before[2]
+        result["server CPU us/response"] = server_cpu / result["responses"] * 1e6
+        result["load generator CPU us/response"] = load_cpu / result["responses"] * 1e6
+        # Another process busy during the run takes cores from both: shown so a run can be judged.
+        result["CPU s of other processes during the run"] = max(0.0, busy - server_cpu - load_cpu)
+        return result
+
+
+def start_openssl(home: Path, paths: list[str]) -> tuple[subprocess.Popen, int]:
+    """A fresh `openssl ocsp` responder, ready when it has answered a real request.
+
+    Never probed with a bare connect, never warmed up, never reused after a run: a connection
+    closed before its request is sent (a port probe, or wrk stopping at the end of a run) leaves
+    an `openssl ocsp -multi` child spinning at 100% CPU (OpenSSL 3.0.19), which would take a core
+    from whatever runs next.
+    """
+    port = free_port()
+    peer = subprocess.Popen(
+        ["openssl", "ocsp", "-index", home / "index.txt", "-port", str(port), "-rsigner", home / "responder.pem",
+         "-rkey", home / "responder.key", "-CA", home / "issuing.pem", "-nmin", "60", "-multi", "2"],
+        # No new session: `-multi` makes openssl a process group leader itself, which fails in one.
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for_ocsp(port, paths[0], peer)
+    except BaseException:
+        stop(peer)
+        raise
+    return peer, port
+
+
 def ocsp_section() -> dict:
+    """Every server under the same load, in ROUNDS alternating rounds; each server's best round
+    is reported (the shared machine's speed drifts by tens of percent within minutes)."""
     section: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="fincert-bench-va-") as tmp:
         home = Path(tmp)
         port = free_port()
         paths, home, raw = prepare(home, port)
+        raw_rate = raw["raw build+sign in-process (P-256), responses/s"]
         section.update(raw)
+        generator = LoadGenerator(home)
+        section["load generator"] = generator.description + f", best of {ROUNDS} alternating rounds"
         env = {**SUBPROCESS_ENV, "FINCERT_HOME": str(home), "FINCERT_CA_PASSPHRASE": PASSPHRASE,
                "FINCERT_PUBLIC_URL": f"http://127.0.0.1:{port}", "FINCERT_LOG_LEVEL": "WARNING"}
-        for workers in (1, 2):
-            port = free_port()  # a fresh port: the previous round's workers may still be closing
-            server = subprocess.Popen(
-                [sys.executable, __file__, "serve", str(port), str(workers)],
-                cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            )
-            try:
-                wait_for_port(port, server)
-                wait_for_ocsp(port, paths[0], server)
-                load(port, paths, 2000, 8, True)  # warm up: every worker loads its responder and memory
-                result = load(port, paths, REQUESTS, CONNECTIONS, True)
-            finally:
-                stop(server)
-            for key, value in result.items():
-                section[f"fincert (uvicorn, {workers} worker{'s' if workers > 1 else ''}, pre-signed GET) {key}"] = value
-            section[f"fincert {workers} worker(s) : raw build+sign"] = result["per_second"] / raw["raw build+sign in-process (P-256), responses/s"]
-            last = result
-
-        openssl_port = free_port()
-        peer = subprocess.Popen(
-            ["openssl", "ocsp", "-index", home / "index.txt", "-port", str(openssl_port), "-rsigner", home / "responder.pem",
-             "-rkey", home / "responder.key", "-CA", home / "issuing.pem", "-nmin", "60", "-multi", "2"],
-            # No new session: `-multi` makes openssl a process group leader itself, which fails in one.
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
+        commands = {
+            **{f"fincert ocsp serve ({n} worker{'s' if n > 1 else ''})": [sys.executable, "-m", "fincert", "ocsp", "serve", "--workers", str(n), "--port"]
+               for n in (1, 2)},
+            **{f"fincert uvicorn/FastAPI ({n} worker{'s' if n > 1 else ''})": [sys.executable, __file__, "serve-uvicorn", str(n)]
+               for n in (1, 2)},
+        }
+        peer_name = "openssl ocsp -index (-multi 2, live signing, a connection per request)"
+        # openssl's responder takes the base64 request at the root path.
+        peer_paths = [p.removeprefix("/ocsp") for p in paths]
+        rounds: dict[str, list[dict]] = {name: [] for name in [*commands, peer_name]}
+        servers: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
-            wait_for_port(openssl_port, peer)
-            # openssl's responder takes the base64 request at the root path.
-            peer_paths = [p.removeprefix("/ocsp") for p in paths]
-            peer_result = load(openssl_port, peer_paths, REQUESTS // 4, CONNECTIONS, False)
+            # The fincert servers stay up (idle between their runs); each is warmed up once.
+            for name, command in commands.items():
+                port = free_port()
+                server = subprocess.Popen(
+                    [*command, str(port)], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                )
+                servers[name] = (server, port)
+                wait_for_ocsp(port, paths[0], server)
+                generator.warm_up(port, paths, keep_alive=True)
+            for number in range(1, ROUNDS + 1):
+                for name, (server, port) in servers.items():
+                    result = generator.measure(port, paths, server.pid, keep_alive=True)
+                    rounds[name].append(result)
+                    print(f"  round {number} {name}: {result['per_second']:,.0f}/s p99 {result['p99_ms']:.1f} ms", flush=True)
+                peer, peer_port = start_openssl(home, peer_paths)
+                try:
+                    result = generator.measure(peer_port, peer_paths, peer.pid, keep_alive=False)
+                finally:
+                    stop(peer)
+                rounds[peer_name].append(result)
+                print(f"  round {number} openssl ocsp: {result['per_second']:,.0f}/s p99 {result['p99_ms']:.1f} ms", flush=True)
+            if generator.wrk:
+                # Each paced run with its server alone on the machine (the others stopped first).
+                paced = ("fincert uvicorn/FastAPI (2 workers)", "fincert ocsp serve (2 workers)")
+                for name in [n for n in servers if n not in paced]:
+                    stop(servers.pop(name)[0])
+                for name in paced:
+                    server, port = servers[name]
+                    result = generator.measure(port, paths, server.pid, keep_alive=True, pace_ms=PACE_MS)
+                    stop(servers.pop(name)[0])
+                    for key, value in result.items():
+                        section[f"{name}, paced ({PACE_MS} ms between a connection's requests): {key}"] = value
+                    print(f"  paced {name}: {result['per_second']:,.0f}/s p99 {result['p99_ms']:.1f} ms", flush=True)
         finally:
-            stop(peer)
-        for key, value in peer_result.items():
-            section[f"openssl ocsp -index (-multi 2, live signing) {key}"] = value
-        section["ratio fincert (2 workers) : openssl ocsp"] = last["per_second"] / peer_result["per_second"]
+            for server, _ in servers.values():
+                stop(server)
+        best: dict[str, dict] = {}
+        for name, results in rounds.items():
+            best[name] = max(results, key=lambda r: r["per_second"])
+            label = name if name == peer_name else f"{name}, pre-signed GET"
+            for key, value in best[name].items():
+                section[f"{label}: {key}"] = value
+            section[f"{label}: responses/s in each round"] = ", ".join(f"{r['per_second']:,.0f}" for r in results)
+        ours = best["fincert ocsp serve (2 workers)"]
+        web = best["fincert uvicorn/FastAPI (2 workers)"]
+        peer = best[peer_name]
+        section["ratio fincert ocsp serve (2 workers) : openssl ocsp"] = ours["per_second"] / peer["per_second"]
+        section["ratio fincert uvicorn/FastAPI (2 workers) : openssl ocsp"] = web["per_second"] / peer["per_second"]
+        section["ratio fincert ocsp serve : uvicorn/FastAPI (2 workers each)"] = ours["per_second"] / web["per_second"]
+        section["ratio fincert ocsp serve (2 workers) : raw build+sign"] = ours["per_second"] / raw_rate
+        section["ratio of server CPU per response, openssl ocsp : fincert ocsp serve (2 workers)"] = (
+            peer["server CPU us/response"] / ours["server CPU us/response"]
+        )
     return section
 
 
@@ -426,8 +600,8 @@ if __name__ == "__main__":
         paths = [p.encode() for p in job["paths"]]
         random.Random(5).shuffle(paths)
         print(json.dumps(asyncio.run(_load("127.0.0.1", job["port"], paths, job["total"], job["connections"], job["keep_alive"]))))
-    elif command == "serve":
-        serve(int(sys.argv[2]), int(sys.argv[3]))
+    elif command == "serve-uvicorn":
+        serve_uvicorn(int(sys.argv[3]), int(sys.argv[2]))
     elif command == "fill":
         fill(sys.argv[2], sys.argv[3])
     elif command == "regenerate":
