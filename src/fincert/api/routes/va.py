@@ -12,8 +12,6 @@ serves.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import email.utils
@@ -23,15 +21,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from fincert.va.ocsp import MAX_REQUEST_BYTES
+from fincert.va.ocsp_http import OCSP_MAX_AGE, OCSP_REQUEST, OCSP_RESPONSE, decode_get_request
 from fincert.va.publisher import HTTP_MAX_AGE as CRL_MAX_AGE
 from fincert.va.responder import MALFORMED, OcspAnswer
 
-OCSP_REQUEST = "application/ocsp-request"
-OCSP_RESPONSE = "application/ocsp-response"
 PKIX_CRL = "application/pkix-crl"
-#: Cap on a cached OCSP response's max-age (RFC 5019 §6.2 asks for at most nextUpdate): a
-#: revocation re-signs at once, and this bounds how long a CDN may keep serving the old answer.
-OCSP_MAX_AGE = 3600
 
 
 @contextlib.asynccontextmanager
@@ -45,21 +39,6 @@ async def _upkeep(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["status"], lifespan=_upkeep)
-
-
-def decode_get_request(encoded: str) -> bytes | None:
-    """The DER request of an RFC 6960 Appendix A.1 GET path, or None when it is not base64.
-
-    Accepts standard and URL-safe base64, with or without padding; the path arrives
-    percent-decoded, and a '+' some clients leave raw may have become a space on the way.
-    """
-    text = encoded.strip("/").replace(" ", "+").replace("-", "+").replace("_", "/")
-    if not text or len(text) > (MAX_REQUEST_BYTES * 4) // 3 + 4:
-        return None
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _http_date(moment: dt.datetime) -> str:
