@@ -37,10 +37,12 @@ def _codes(db) -> set[str]:
         return set(s.execute(select(Institution.code)).scalars())
 
 
-def _run_batched(db, units):
+def _run_batched(db, units, group=None):
     """Hold the only leader inside a first unit until every other unit is queued, so the rest
-    are run as one batch; returns each caller's (result, error) in submission order."""
-    group = GroupCommit(db.transaction, max_leaders=1)
+    are run as one batch; returns each caller's (result, error) in submission order.
+
+    A unit is a work function (run with ``group.run``) or a ``(kind, params)`` pair."""
+    group = group or GroupCommit(db.transaction, max_leaders=1)
     release = threading.Event()
     outcomes: list = [None] * len(units)
 
@@ -50,7 +52,7 @@ def _run_batched(db, units):
 
     def call(index, work):
         try:
-            outcomes[index] = (group.run(work), None)
+            outcomes[index] = (group.run_kind(*work) if isinstance(work, tuple) else group.run(work), None)
         except Exception as exc:  # noqa: BLE001
             outcomes[index] = (None, exc)
 
@@ -179,57 +181,15 @@ def test_units_of_a_kind_run_with_one_call_and_replay_alone(runtime):
     calls: list[int] = []
     kind = _institution_kind(calls)
     group = GroupCommit(db.transaction, max_leaders=1)
-    release = threading.Event()
-    leader = threading.Thread(target=group.run, args=(lambda s: release.wait(10),))
-    leader.start()
-    while not group._leaders:
-        time.sleep(0.001)
-    outcomes: dict = {}
-
-    def call(code):
-        try:
-            outcomes[code] = group.run_kind(kind, code)
-        except Exception as exc:  # noqa: BLE001
-            outcomes[code] = exc
-
-    threads = []
-    for index, code in enumerate(["K1", "K2", "K3"]):
-        threads.append(threading.Thread(target=call, args=(code,)))
-        threads[-1].start()
-        while len(group._queue) < index + 1:
-            time.sleep(0.001)
-    release.set()
-    for thread in [leader, *threads]:
-        thread.join(10)
+    outcomes, _, _ = _run_batched(db, [(kind, c) for c in ("K1", "K2", "K3")], group)
     assert calls == [3]  # three units, one call
-    assert outcomes == {"K1": "K1", "K2": "K2", "K3": "K3"}
+    assert outcomes == [("K1", None), ("K2", None), ("K3", None)]
 
     calls.clear()
-    results = {}
-    release = threading.Event()
-    leader = threading.Thread(target=group.run, args=(lambda s: release.wait(10),))
-    leader.start()
-    while not group._leaders:
-        time.sleep(0.001)
-    threads = []
-    for index, code in enumerate(["K4", "BAD", "K5"]):
-        threads.append(threading.Thread(target=lambda c=code: results.__setitem__(c, _catch(group.run_kind, kind, c))))
-        threads[-1].start()
-        while len(group._queue) < index + 1:
-            time.sleep(0.001)
-    release.set()
-    for thread in [leader, *threads]:
-        thread.join(10)
+    outcomes, _, _ = _run_batched(db, [(kind, c) for c in ("K4", "BAD", "K5")], group)
     assert calls == [3, 1, 1, 1]  # the shared call failed; each unit replayed alone
-    assert results["K4"] == "K4" and results["K5"] == "K5" and isinstance(results["BAD"], Conflict)
+    assert outcomes[0] == ("K4", None) and outcomes[2] == ("K5", None) and isinstance(outcomes[1][1], Conflict)
     assert {"K1", "K2", "K3", "K4", "K5"} <= _codes(db) and "BAD" not in _codes(db)
-
-
-def _catch(fn, *args):
-    try:
-        return fn(*args)
-    except Exception as exc:  # noqa: BLE001
-        return exc
 
 
 def test_several_leaders_commit_at_once(postgres_url):
