@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
@@ -149,12 +149,13 @@ class _Applicant:
     target_serial: str | None
     reason: str | None
     member_name: str
-    birth_date: dt.date
+    birth_date: dt.date = field(repr=False)
     institution_id: int
     institution_name: str
     person: str
-    data_key: bytes
-    rrn_digits: str
+    #: Secrets: kept out of the repr, so no log line or error message can carry them.
+    data_key: bytes = field(repr=False)
+    rrn_digits: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -540,7 +541,9 @@ class CertificateLifecycle:
             if _aware(row.expires_at) <= now:
                 raise Conflict(f"application {row.id} expired; start again")
             applicant = self._applicant(session, row)
-            application_id, member_id, kind, target_serial = row.id, row.member_id, row.kind, row.target_serial
+            application_id, member_id, kind, target_serial = (
+                applicant.application_id, applicant.member_id, applicant.kind, applicant.target_serial,
+            )
             birth_date = applicant.birth_date
             target_holder = (
                 session.execute(select(HolderCertificate).where(HolderCertificate.serial == target_serial)).scalar_one_or_none()
