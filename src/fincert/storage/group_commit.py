@@ -152,15 +152,13 @@ class GroupCommit:
                 else:
                     for unit, result in zip(batch, results):
                         unit.result, unit.done = result, True
-                    self.batches += 1
-                    self.units += len(batch)
+                    self._count(1, len(batch))
                     return
             for unit in batch:
                 try:
                     with self._transaction() as session:
                         unit.result = unit.run_alone(session)
-                    self.batches += 1
-                    self.units += 1
+                    self._count(1, 1)
                 except BaseException as exc:  # noqa: BLE001 - handed to the unit's own caller
                     unit.error = exc
                 unit.done = True
@@ -169,6 +167,11 @@ class GroupCommit:
                 if not unit.done:
                     unit.error, unit.done = exc, True
             raise
+
+    def _count(self, batches: int, units: int) -> None:
+        with self._lock:  # leaders may finish together
+            self.batches += batches
+            self.units += units
 
     def _together(self, batch: list[_Unit[Any]]) -> list[Any]:
         results: list[Any] = []
