@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from fincert.ca.authority import IssuanceRequest, SubjectIdentity, new_serial, serial_hex
 from fincert.errors import NotFound
@@ -222,6 +222,38 @@ def test_crls_are_partitioned_by_the_cdp_in_each_certificate(runtime, subscriber
         runtime.va.crl.crl(runtime.ca.hierarchy().root_id, "0")
 
 
+def test_crl_entries_carry_each_stored_serial_and_revocation_second(runtime):
+    """The publisher encodes straight from stored values: odd-length and high-bit hex serials,
+    times floored (never rounded) to the second, a missing reason as no reasonCode."""
+    issuing_id = runtime.ca.hierarchy().issuing_id
+    base = dt.datetime(2026, 3, 1, 8, 59, 59, 999_999, tzinfo=dt.timezone.utc)
+    rows = {
+        0xABC: (base, "keyCompromise"),  # odd number of hex digits
+        0x8F00_0000_0000_0000_0000_0000_0000_0001: (base, None),  # high bit: needs a sign octet
+        0x7F: (base + dt.timedelta(microseconds=1), "superseded"),  # 09:00:00.000000 exactly
+        0x1234_5678: (dt.datetime(2051, 1, 2, 3, 4, 5, 500_000, tzinfo=dt.timezone.utc), "cessationOfOperation"),
+    }
+    with runtime.db.transaction() as session:
+        for serial, (revoked_at, reason) in rows.items():
+            session.execute(
+                insert(Certificate).values(
+                    serial=serial_hex(serial), issuer_id=issuing_id, status="issued", product="joint",
+                    subject="CN=x", public_key_sha256="0" * 64, request_json="{}", crl_partition=0,
+                    not_before=base, not_after=base + dt.timedelta(days=365), created_at=base, issued_at=base,
+                    revoked_at=revoked_at, revocation_reason=reason,
+                )
+            )
+    runtime.va.crl.publish()
+    crl = x509.load_der_x509_crl(runtime.va.crl.crl(issuing_id, "0").der)
+    assert len(crl) == len(rows)
+    for serial, (revoked_at, reason) in rows.items():
+        entry = crl.get_revoked_certificate_by_serial_number(serial)
+        assert entry is not None, hex(serial)
+        assert entry.revocation_date_utc == revoked_at.replace(microsecond=0)
+        reasons = [e.value.reason.name for e in entry.extensions if isinstance(e.value, x509.CRLReason)]
+        assert reasons == ([] if reason is None else [x509.ReasonFlags[{"keyCompromise": "key_compromise", "superseded": "superseded", "cessationOfOperation": "cessation_of_operation"}[reason]].name])
+
+
 def crl_number(der: bytes) -> int:
     return x509.load_der_x509_crl(der).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 
@@ -299,3 +331,14 @@ def test_the_background_schedule_presigns_and_republishes_and_stops(runtime, sub
     finally:
         upkeep.stop()
     assert not upkeep.running
+
+
+def test_published_crls_are_stored_uncompressed_on_postgresql(runtime):
+    """Migration 0003_va_crl_storage: CRL bytes are random serials, so TOAST compression is off."""
+    with runtime.db.reader() as session:
+        if session.connection().dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL storage setting; its PostgreSQL variant runs")
+        storage = session.execute(
+            text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'published_crls'::regclass AND attname = 'der'")
+        ).scalar_one()
+    assert storage == "e"

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from fincert.errors import InvalidInput
-from fincert.va._der import ECDSA_WITH_SHA256, SHA256_WITH_RSA, bit_string, integer, length, tlv
+from fincert.va._der import ECDSA_WITH_SHA256, SHA256_WITH_RSA, bit_string, length, tlv
 from fincert.va.reasons import REVOCATION_REASONS
 
 #: Largest partition for which a fully revoked partition CRL stays near 1 MB (see above).
@@ -66,7 +66,11 @@ class _TimeEncoder:
         if when.tzinfo is None:
             raise ValueError("CRL times must be timezone-aware")
         # Exact integer floor (a float timestamp truncates toward zero before 1970).
-        day, second = divmod((when - _EPOCH) // _ONE_SECOND, 86_400)
+        return self.encode_epoch((when - _EPOCH) // _ONE_SECOND)
+
+    def encode_epoch(self, seconds: int) -> bytes:
+        """The Time of ``seconds`` since 1970-01-01T00:00:00Z (whole seconds, UTC)."""
+        day, second = divmod(seconds, 86_400)
         prefix = self._days.get(day)
         if prefix is None:
             date = _EPOCH_DAY + dt.timedelta(days=day)
@@ -133,6 +137,67 @@ def crl_partition_for(sequence_number: int, partition_size: int = MAX_PARTITION_
     return sequence_number // partition_size
 
 
+class RevokedEntryEncoder:
+    """Encodes revoked entries (``SEQUENCE { serial, revocationDate, [reasonCode] }``) one by one.
+
+    Built for the publisher's read loop, where a million rows arrive as stored values: the
+    serial as the lowercase hexadecimal text the CA stores, the time as whole seconds since
+    the epoch (or an aware datetime), the reason as its RFC 5280 name. Nothing is built per
+    entry but its bytes: the serial goes from hex text to DER content without an ``int``,
+    and the entry's tail (time + reasonCode extension) is remembered per (time, reason),
+    since revocations cluster in time (the cache is bounded).
+    """
+
+    __slots__ = ("_time", "_tails")
+
+    #: Distinct (time, reason) tails kept before the cache starts over.
+    MAX_TAILS: Final = 200_000
+
+    def __init__(self) -> None:
+        self._time = _TimeEncoder()
+        self._tails: dict[tuple[object, str | None], bytes] = {}
+
+    def encode(self, serial_hex: str, revoked_at: int | dt.datetime, reason: str | None) -> bytes:
+        """One entry's DER. ``reason`` None means unspecified (no reasonCode, RFC 5280 §5.3.1).
+
+        Raises :class:`InvalidInput` for a serial that is not positive hex of at most 159 bits
+        or a reason that cannot appear in a CRL.
+        """
+        tail = self._tails.get((revoked_at, reason))
+        if tail is None:
+            tail = self._tail(revoked_at, reason)
+        if len(serial_hex) & 1:
+            serial_hex = "0" + serial_hex
+        try:
+            content = bytes.fromhex(serial_hex)
+        except ValueError:
+            raise InvalidInput(f"serial {serial_hex!r} is not hexadecimal", field="serial") from None
+        if not content or not content[0]:  # empty or leading zero octets: normalise (rare)
+            content = content.lstrip(b"\0")
+            if not content:
+                raise InvalidInput("serial 0 cannot appear in a CRL", field="serial")
+        if content[0] & 0x80:  # positive INTEGER: a sign octet
+            content = b"\0" + content
+        if len(content) > 20:  # RFC 5280 §4.1.2.2: positive, at most 20 octets
+            raise InvalidInput(f"serial {serial_hex} cannot appear in a CRL", field="serial")
+        # Every part is short (serial ≤ 22, time ≤ 17, extensions ≤ 16 octets): one-octet lengths.
+        return b"\x30%c\x02%c%b%b" % (len(content) + 2 + len(tail), len(content), content, tail)
+
+    def _tail(self, revoked_at: int | dt.datetime, reason: str | None) -> bytes:
+        try:
+            extensions = _ENTRY_EXTENSIONS[reason or "unspecified"]
+        except KeyError:
+            raise InvalidInput(f"reason {reason!r} cannot appear in a CRL", field="reason") from None
+        if isinstance(revoked_at, dt.datetime):
+            time = self._time.encode(revoked_at)
+        else:
+            time = self._time.encode_epoch(revoked_at)
+        if len(self._tails) >= self.MAX_TAILS:
+            self._tails.clear()
+        tail = self._tails[(revoked_at, reason)] = time + extensions
+        return tail
+
+
 def encode_revoked_entries(revoked: Iterable[RevokedEntry]) -> bytearray:
     """The DER of the revokedCertificates entries (without the outer SEQUENCE header).
 
@@ -140,18 +205,12 @@ def encode_revoked_entries(revoked: Iterable[RevokedEntry]) -> bytearray:
     partitions', the full CRL.
     """
     entries = bytearray()
-    entry_extensions = _ENTRY_EXTENSIONS
-    encode_time = _TimeEncoder().encode
+    encode = RevokedEntryEncoder().encode
     for entry in revoked:
         serial = entry.serial
         if serial <= 0 or serial.bit_length() > 159:  # RFC 5280 §4.1.2.2: positive, ≤ 20 octets
             raise InvalidInput(f"serial {serial} cannot appear in a CRL", field="serial")
-        try:
-            extensions = entry_extensions[entry.reason]
-        except KeyError:
-            raise InvalidInput(f"reason {entry.reason!r} cannot appear in a CRL", field="reason") from None
-        body = integer(serial) + encode_time(entry.revoked_at) + extensions
-        entries += tlv(0x30, body)
+        entries += encode(format(serial, "x"), entry.revoked_at, entry.reason)
     return entries
 
 
@@ -188,7 +247,7 @@ def build_crl(
     if next_update <= this_update:
         raise ValueError("next_update must be after this_update")
 
-    entries = bytearray(encoded_entries) if encoded_entries is not None else encode_revoked_entries(revoked)
+    entries = encoded_entries if encoded_entries is not None else encode_revoked_entries(revoked)
 
     crl_extensions = [
         _extension(_OID_AKI, _authority_key_identifier(issuer_cert).public_bytes()),
@@ -217,7 +276,7 @@ def build_crl(
     if entries:  # RFC 5280 §5.1.2.6: absent, not empty, when nothing is revoked
         tbs += bytes((0x30,)) + length(len(entries))
         tbs += entries
-        del entries  # the buffer is copied into tbs; drop it before signing to halve the peak
+    del entries  # copied into tbs; a buffer of our own is dropped before signing to lower the peak
     tbs += tlv(0xA0, tlv(0x30, b"".join(crl_extensions)))
     tbs_der = bytes((0x30,)) + length(len(tbs)) + tbs
     del tbs

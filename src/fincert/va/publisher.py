@@ -23,13 +23,13 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, extract, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fincert.ca.authority import CertificateAuthority
@@ -41,7 +41,7 @@ from fincert.storage.db import Database
 from fincert.storage.models import Authority, Certificate
 from fincert.storage.models_va import CrlCounter, PublishedCrl
 from fincert.va._store import REVOCABLE_STATUSES, upsert, utc
-from fincert.va.crl import CrlPartition, RevokedEntry, build_crl, encode_revoked_entries
+from fincert.va.crl import CrlPartition, RevokedEntryEncoder, build_crl
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,14 @@ def backend_signing_key(keys: KeyBackend, label: str) -> rsa.RSAPrivateKey | ec.
     return _BackendEcKey(keys, label)  # type: ignore[return-value]
 
 
+@dataclasses.dataclass(slots=True)
+class _EncodedPartition:
+    """One partition's revoked entries, encoded back to back, and how many there are."""
+
+    entries: bytes = b""
+    count: int = 0
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Issuer:
     authority_id: int
@@ -202,7 +210,9 @@ class CrlPublisher:
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        by_partition: dict[int, list[RevokedEntry]] = {}
+        # Each entry is encoded once, in the read loop, into its partition's buffer: the
+        # partition's CRL and the full CRL share the bytes.
+        by_partition: dict[int, _EncodedPartition] = {}
         top_partition = -1
         if issuer.partitioned:
             with self._db.reader() as session:
@@ -213,31 +223,26 @@ class CrlPublisher:
                     select(func.count()).select_from(Certificate).where(*self._revoked_of(issuer.authority_id))
                 ).scalar_one()
             top_partition = -1 if top_partition is None else top_partition
-            for partition, entry in self._revoked_entries(issuer.authority_id, total, progress):
-                bucket = by_partition.get(partition)
-                if bucket is None:
-                    bucket = by_partition[partition] = []
-                bucket.append(entry)
+            by_partition = self._encoded_revocations(issuer.authority_id, total, progress)
 
         timings["read"] = time.perf_counter() - started
         documents: list[CrlDocument] = []
-        # Each entry is encoded once: its partition's CRL and the full CRL share the bytes.
         everything = bytearray()
         full_count = 0
+        empty = _EncodedPartition()
         for partition in range(top_partition + 1):
-            entries = by_partition.pop(partition, [])
-            encoded = encode_revoked_entries(entries)
+            encoded = by_partition.pop(partition, empty)
             url = self._endpoints.crl_url(issuer.authority_id, partition)
             der = build_crl(
-                issuer.certificate, signing_key, crl_number=crl_number, encoded_entries=encoded,
+                issuer.certificate, signing_key, crl_number=crl_number, encoded_entries=encoded.entries,
                 this_update=this_update, next_update=next_update, partition=CrlPartition(partition, url),
             )
-            documents.append(CrlDocument(issuer.authority_id, str(partition), crl_number, len(entries), this_update, next_update, der))
-            everything += encoded
-            full_count += len(entries)
+            documents.append(CrlDocument(issuer.authority_id, str(partition), crl_number, encoded.count, this_update, next_update, der))
+            everything += encoded.entries
+            full_count += encoded.count
         for partition in sorted(by_partition):  # entries beyond the top partition (none in practice)
-            everything += encode_revoked_entries(by_partition[partition])
-            full_count += len(by_partition[partition])
+            everything += by_partition[partition].entries
+            full_count += by_partition[partition].count
         del by_partition
         timings["partitions"] = time.perf_counter() - started - timings["read"]
         full_der = build_crl(
@@ -285,45 +290,50 @@ class CrlPublisher:
             Certificate.status.in_(REVOCABLE_STATUSES),
         )
 
-    def _revoked_entries(
+    def _encoded_revocations(
         self, authority_id: int, total: int, progress: Callable[[int, int], None] | None
-    ) -> Iterator[tuple[int, RevokedEntry]]:
-        """(partition, entry) of every revoked certificate of the issuer, streamed from the database."""
-        statement = select(
-            Certificate.crl_partition, Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason
-        ).where(*self._revoked_of(authority_id))
+    ) -> dict[int, _EncodedPartition]:
+        """Every revoked certificate of the issuer, streamed from the database and encoded as it
+        arrives (a list of entries per partition, joined at the end: cheaper per row than
+        growing a buffer)."""
+        lists: dict[int, list[bytes]] = {}
+        encode = RevokedEntryEncoder().encode
         done = 0
         with self._db.reader() as session:
             connection = session.connection()
-            # The DB-API cursor directly: SQLAlchemy's row objects and SQLite DateTime parsing
-            # were most of the read (5.5 µs a row); the bound values are our own integers and
-            # status names, so the statement is rendered with literals. On PostgreSQL a named
-            # (server-side) cursor streams the rows instead of loading them all.
+            revoked_second = (
+                # Whole seconds since the epoch, floored by the database: CRL times have no fractions,
+                # an integer converts faster than a datetime, and equal seconds share one encoding.
+                func.floor(extract("epoch", Certificate.revoked_at)).cast(BigInteger)
+                if connection.dialect.name == "postgresql"
+                # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC); its own arithmetic rounds the
+                # fraction to milliseconds, so the fraction is cut off before converting.
+                else func.strftime("%s", func.substr(Certificate.revoked_at, 1, 19)).cast(BigInteger)
+            )
+            statement = select(
+                Certificate.crl_partition, Certificate.serial, revoked_second, Certificate.revocation_reason
+            ).where(*self._revoked_of(authority_id))
+            # The DB-API cursor directly: SQLAlchemy's row objects were most of the read; the
+            # bound values are our own integers and status names, so the statement is rendered
+            # with literals. On PostgreSQL a named (server-side) cursor streams the rows instead
+            # of loading them all.
             sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
             raw = connection.connection.driver_connection
             cursor = raw.cursor(name="fincert_crl") if connection.dialect.name == "postgresql" else raw.cursor()
             try:
                 cursor.execute(sql)
-                aware: dict[object, dt.datetime] = {}
-                reasons: dict[str | None, str] = {}
                 while rows := cursor.fetchmany(FETCH_ROWS):
                     for partition, serial, revoked_at, reason in rows:
-                        when = aware.get(revoked_at)
-                        if when is None:  # revocations cluster in time: convert each instant once
-                            when = aware[revoked_at] = utc(
-                                dt.datetime.fromisoformat(revoked_at) if isinstance(revoked_at, str) else revoked_at
-                            )
-                            if len(aware) > 100_000:
-                                aware.clear()
-                        name = reasons.get(reason)
-                        if name is None:  # one string object per reason, not per row
-                            name = reasons[reason] = reason or "unspecified"
-                        yield partition, RevokedEntry(int(serial, 16), when, name)
+                        bucket = lists.get(partition)
+                        if bucket is None:
+                            bucket = lists[partition] = []
+                        bucket.append(encode(serial, revoked_at, reason))
                     done += len(rows)
                     if progress is not None:
                         progress(done, total)
             finally:
                 cursor.close()
+        return {partition: _EncodedPartition(b"".join(entries), len(entries)) for partition, entries in lists.items()}
 
     def _next_crl_number(self, authority_id: int) -> int:
         """Take the next CRLNumber of an issuer; numbers only grow, also across processes."""

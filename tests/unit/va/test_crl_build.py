@@ -17,7 +17,9 @@ from fincert.va.crl import (
     MAX_PARTITION_SIZE,
     CrlPartition,
     RevokedEntry,
+    RevokedEntryEncoder,
     build_crl,
+    encode_revoked_entries,
     crl_partition_for,
 )
 
@@ -183,3 +185,37 @@ def test_full_partition_of_revoked_certificates_stays_near_one_megabyte(pki: Pki
         partition=CrlPartition(0, PARTITION_URL),
     )
     assert 900_000 < len(der) <= 1_050_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2**159 - 1), times, st.sampled_from(REASONS), st.integers(0, 3))
+def test_entries_encoded_from_stored_values_equal_entries_from_integers(
+    serial: int, when: dt.datetime, reason: str, leading_zeros: int
+) -> None:
+    """The publisher's path (hex text, epoch seconds) gives the same bytes as the RevokedEntry path,
+    also for serial text with leading zeros, which it normalises."""
+    expected = bytes(encode_revoked_entries([RevokedEntry(serial, when, reason)]))
+    seconds = int((when.replace(microsecond=0) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds())
+    encoder = RevokedEntryEncoder()
+    text = "0" * leading_zeros + format(serial, "x")
+    assert encoder.encode(text, seconds, None if reason == "unspecified" else reason) == expected
+    assert encoder.encode(text, seconds, reason) == expected  # a cached tail the second time
+
+
+@pytest.mark.parametrize(
+    "serial_hex, reason, field",
+    [
+        ("", "keyCompromise", "serial"),
+        ("000", "keyCompromise", "serial"),
+        ("xyz", "keyCompromise", "serial"),
+        ("-5", "keyCompromise", "serial"),
+        ("8" + "0" * 39, "keyCompromise", "serial"),  # 2**159
+        ("1" + "0" * 40, "keyCompromise", "serial"),  # 21 octets
+        ("5", "removeFromCRL", "reason"),
+        ("5", "stolen", "reason"),
+    ],
+)
+def test_bad_stored_values_are_invalid_input(serial_hex: str, reason: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        RevokedEntryEncoder().encode(serial_hex, 1_700_000_000, reason)
+    assert info.value.field == field
