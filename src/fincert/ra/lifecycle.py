@@ -54,6 +54,18 @@ _COMPLETE_APPLICATION = (
     .values(status="issued", open_member_id=None, result_serial=bindparam("result_serial"), updated_at=bindparam("updated_at"))
 )
 _INSERT_HOLDER = insert(HolderCertificate.__table__)
+#: An application with what issuing for it needs of its member and institution (one statement).
+_APPLICANT = (
+    select(
+        Application.id, Application.authorization_code_hash, Application.status, Application.expires_at,
+        Application.member_id, Application.institution_id, Application.kind, Application.product,
+        Application.target_serial, Application.reason,
+        Member.name.label("member_name"), Member.birth_date, Member.rrn_index, Member.data_key, Member.rrn_ciphertext,
+        Institution.name.label("institution_name"),
+    )
+    .join(Member, Member.id == Application.member_id)
+    .join(Institution, Institution.id == Application.institution_id)
+)
 
 KINDS = ("issue", "reissue", "renew", "register")
 OPEN_STATUSES = ("created", "verified")
@@ -531,7 +543,10 @@ class CertificateLifecycle:
         """
         now = self._clock.now()
         with self._db.reader() as session:
-            row = session.execute(select(Application).where(Application.reference_number == str(reference_number))).scalar_one_or_none()
+            # One statement: the application with its member and institution.
+            row = session.execute(
+                _APPLICANT.where(Application.reference_number == str(reference_number))
+            ).one_or_none()
             if row is None or row.authorization_code_hash is None or not hmac.compare_digest(
                 row.authorization_code_hash, _code_hash(str(authorization_code).strip().upper())
             ):
@@ -540,7 +555,7 @@ class CertificateLifecycle:
                 raise Conflict(f"application {row.id} is {row.status}")
             if _aware(row.expires_at) <= now:
                 raise Conflict(f"application {row.id} expired; start again")
-            applicant = self._applicant(session, row)
+            applicant = self._applicant_of(row)
             application_id, member_id, kind, target_serial = (
                 applicant.application_id, applicant.member_id, applicant.kind, applicant.target_serial,
             )
@@ -585,20 +600,23 @@ class CertificateLifecycle:
                 self._discard_key(created_key_id, actor)
             raise
 
-    def _applicant(self, session: Session, app: Application) -> _Applicant:
-        """What issuing for ``app`` needs of its member and institution, read once."""
-        member = session.get(Member, app.member_id)
-        institution = session.get(Institution, app.institution_id)
-        if member is None or institution is None:
-            raise NotFound(f"application {app.id} refers to a missing member or institution")
+    def _applicant(self, session: Session, application_id: int) -> _Applicant:
+        """What issuing for an application needs of it, its member and institution, read at once."""
+        row = session.execute(_APPLICANT.where(Application.id == application_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no application {application_id}")
+        return self._applicant_of(row)
+
+    def _applicant_of(self, row: Any) -> _Applicant:
+        """An :data:`_APPLICANT` row as the in-memory applicant (the resident number decrypted)."""
         return _Applicant(
-            application_id=app.id, member_id=app.member_id, kind=app.kind, product=app.product,
-            target_serial=app.target_serial, reason=app.reason, member_name=member.name, birth_date=member.birth_date,
-            institution_id=institution.id, institution_name=institution.name,
+            application_id=row.id, member_id=row.member_id, kind=row.kind, product=row.product,
+            target_serial=row.target_serial, reason=row.reason, member_name=row.member_name, birth_date=row.birth_date,
+            institution_id=row.institution_id, institution_name=row.institution_name,
             # The blind person index, and the data key a cloud certificate's randomNum is
             # encrypted under; the resident number only for the VID, decrypted here.
-            person=member.rrn_index, data_key=member.data_key,
-            rrn_digits=self._registrar.decrypt_resident_number(member).digits,
+            person=row.rrn_index, data_key=row.data_key,
+            rrn_digits=self._registrar.resident_number_from(row.rrn_ciphertext, row.data_key, row.rrn_index).digits,
         )
 
     def _issue_for_application(
@@ -620,7 +638,7 @@ class CertificateLifecycle:
         now = self._clock.now()
         if applicant is None:
             with self._db.reader() as session:
-                applicant = self._applicant(session, self._application(session, application_id))
+                applicant = self._applicant(session, application_id)
         member_id, kind, product, target_serial, reason = (
             applicant.member_id, applicant.kind, applicant.product, applicant.target_serial, applicant.reason,
         )

@@ -371,7 +371,11 @@ class Registrar:
 
     def decrypt_resident_number(self, member: Member) -> ResidentNumber:
         """The resident number of a member row already read (saves a session on hot paths)."""
-        plain = self._pii.decrypt(member.rrn_ciphertext, member.data_key, f"fincert/member-rrn/{member.rrn_index}".encode())
+        return self.resident_number_from(member.rrn_ciphertext, member.data_key, member.rrn_index)
+
+    def resident_number_from(self, rrn_ciphertext: bytes, data_key: bytes, rrn_index: str) -> ResidentNumber:
+        """The resident number from a member's stored columns (read with other rows in one statement)."""
+        plain = self._pii.decrypt(rrn_ciphertext, data_key, f"fincert/member-rrn/{rrn_index}".encode())
         return parse_rrn(plain.decode())
 
     def member_data_key(self, member_id: int) -> bytes:
