@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography import x509
@@ -19,12 +21,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
 from fincert.errors import InvalidInput
 from fincert.formats.npki import read_npki_folder, write_npki_folder, write_sign_pri_key
 from fincert.formats.passwords import check_file_password
 from fincert.formats.pkcs12 import write_pkcs12
 from fincert.ra.lifecycle import Collection, IssuedToHolder
+
+if TYPE_CHECKING:
+    from fincert.runtime import Runtime
 
 cert_app = typer.Typer(help="Certificates: issue, reissue, renew, revoke, show, list, register.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -42,14 +48,13 @@ def register(app: typer.Typer) -> None:
     app.command("notify-expiring")(notify_expiring)
 
 
-def _runtime():
-    from fincert.cli.main import runtime
-
-    rt = runtime()
-    # Build the VA so its revocation listener re-signs OCSP status and republishes CRLs at once
-    # when this process revokes (reissue, renewal, revoke), rather than at the server's next pass.
-    rt.va  # noqa: B018
-    return rt
+@contextmanager
+def _runtime_with_va() -> Iterator[Runtime]:
+    with open_cli_runtime() as rt:
+        # Build the VA so its revocation listener re-signs OCSP status and republishes CRLs at once
+        # when this process revokes (reissue, renewal, revoke), rather than at the server's next pass.
+        rt.va  # noqa: B018
+        yield rt
 
 
 def _prove_identity(rt, member_id: int, otp: str | None, card: Path | None, *, sms_code: str | None = None, email_code: str | None = None) -> list[dict[str, Any]]:
@@ -160,8 +165,7 @@ def cert_issue(
 ) -> None:
     """Issue a certificate: apply, verify identity, collect and store (발급)."""
     _check_storage(storage, out, password, fmt, pin)
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         app = rt.lifecycle.open_application(member_id, "issue", product=product, actor="cli")
         try:
             evidence = _prove_identity(rt, member_id, otp, security_card)
@@ -172,8 +176,6 @@ def cert_issue(
             raise
         data = _issued_json(result, files)
         emit(data, as_json, lambda: console.print(f"Issued {data['product']} certificate {data['serial']} ({storage}), valid until {data['not_after']}"))
-    finally:
-        rt.close()
 
 
 def _cancel_quietly(rt, application_id: int) -> None:
@@ -206,8 +208,7 @@ def cert_reissue(
     _check_storage(storage, out, password, fmt, pin)
     if sms_code is None and email_code is None:
         raise InvalidInput("reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first and pass --sms-code", field="sms-code")
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         app = rt.lifecycle.open_application(member_id, "reissue", product=product, reason=reason, actor="cli")
         try:
             evidence = _prove_identity(rt, member_id, otp, security_card, sms_code=sms_code, email_code=email_code)
@@ -218,8 +219,6 @@ def cert_reissue(
             raise
         data = {**_issued_json(result, files), "replaced": result.replaced}
         emit(data, as_json, lambda: console.print(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)"))
-    finally:
-        rt.close()
 
 
 @cert_app.command("renew")
@@ -233,8 +232,7 @@ def cert_renew(
     """Renew in the last days before expiry, proving possession of the current key (갱신)."""
     if (key_dir is None) == (cloud is None):
         raise InvalidInput("give --key-dir DIR --password PW or --cloud SERIAL --pin PIN", field="key-dir")
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         if key_dir is not None:
             if password is None:
                 raise InvalidInput("--key-dir needs --password", field="password")
@@ -252,8 +250,6 @@ def cert_renew(
             result, files = _collect(rt, collection, "cloud", None, None, "npki", pin)
         data = _issued_json(result, files)
         emit(data, as_json, lambda: console.print(f"Renewed: {data['serial']} replaces {data['replaced']}"))
-    finally:
-        rt.close()
 
 
 @cert_app.command("revoke")
@@ -263,30 +259,23 @@ def cert_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a certificate (as the CA's administrator)."""
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         view = rt.lifecycle.revoke(serial, reason, actor="cli")
         emit(view.as_json(), as_json, lambda: console.print(f"Revoked {view.serial} ({view.revocation_reason})"))
-    finally:
-        rt.close()
 
 
 @cert_app.command("show")
 def cert_show(serial: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
     """Show a certificate's status."""
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         view = rt.lifecycle.show(serial)
         emit(view.as_json(), as_json)
-    finally:
-        rt.close()
 
 
 @cert_app.command("list")
 def cert_list(member: Annotated[int, typer.Option("--member")], as_json: JsonOpt = False) -> None:
     """List a member's certificates."""
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         views = rt.lifecycle.certificates_of(member)
 
         def render() -> None:
@@ -294,8 +283,6 @@ def cert_list(member: Annotated[int, typer.Option("--member")], as_json: JsonOpt
                 console.print(f"{v.serial}  {v.product:9} {v.status:8} until {v.not_after:%Y-%m-%d}  {v.storage or ''}")
 
         emit({"certificates": [v.as_json() for v in views]}, as_json, render)
-    finally:
-        rt.close()
 
 
 @cert_app.command("register")
@@ -307,8 +294,7 @@ def cert_register(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a financial certificate for use at another institution (타기관 인증서 등록)."""
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         view = rt.lifecycle.show(serial)
         person = rt.registrar.person_index(view.member_id)
         member_id = rt.registrar.member_of_person_at(person, institution)
@@ -320,15 +306,10 @@ def cert_register(
             raise
         data = {"serial": view.serial, "institution": institution.upper(), "member_id": member_id, "status": getattr(done, "status", "completed")}
         emit(data, as_json, lambda: console.print(f"Registered {view.serial} at {institution.upper()}"))
-    finally:
-        rt.close()
 
 
 def notify_expiring(as_json: JsonOpt = False) -> None:
     """Send expiry notices (30, 7, 1 days before), each once."""
-    rt = _runtime()
-    try:
+    with _runtime_with_va() as rt:
         sent = rt.lifecycle.notify_expiring()
         emit({"sent": sent, "count": len(sent)}, as_json, lambda: console.print(f"Sent {len(sent)} expiry notices"))
-    finally:
-        rt.close()

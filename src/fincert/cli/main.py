@@ -9,6 +9,7 @@ import click
 import typer
 from rich.table import Table
 
+from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit, fail
 from fincert.errors import FincertError
 from fincert.keys.backend import KeyType
@@ -41,8 +42,7 @@ def init(
 ) -> None:
     """Create the root and issuing CA (kept if they exist) and apply migrations."""
     kind = KeyType.parse(key_type)
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         hierarchy = rt.initialize(kind)
         if demo:
             rt.institutions.ensure_samples()
@@ -56,8 +56,6 @@ def init(
                 + f" CA in {rt.home}\n  root: {paths['root_ca']}\n  issuing: {paths['issuing_ca']}"
             ),
         )
-    finally:
-        rt.close()
 
 
 @institution_app.command("add")
@@ -68,19 +66,15 @@ def institution_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add an institution."""
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         view = rt.institutions.add(code, name, type_)
         emit(view.as_json(), as_json, lambda: console.print(f"Added {view.code} ({view.name}, {view.type})"))
-    finally:
-        rt.close()
 
 
 @institution_app.command("list")
 def institution_list(as_json: JsonOpt = False) -> None:
     """List institutions."""
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         views = rt.institutions.list()
 
         def render() -> None:
@@ -90,8 +84,6 @@ def institution_list(as_json: JsonOpt = False) -> None:
             console.print(table)
 
         emit({"institutions": [v.as_json() for v in views]}, as_json, render)
-    finally:
-        rt.close()
 
 
 @audit_app.command("verify")
@@ -101,8 +93,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
 
     from fincert.storage import audit
 
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         with rt.db.reader() as session:
             if as_json:
                 report = audit.verify(session)
@@ -122,8 +113,6 @@ def audit_verify(as_json: JsonOpt = False) -> None:
         )
         if not report.ok:
             raise typer.Exit(1)
-    finally:
-        rt.close()
 
 
 @app.command()

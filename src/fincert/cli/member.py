@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
 
 member_app = typer.Typer(help="Members of institutions (registration, identity methods).", no_args_is_help=True)
@@ -21,12 +22,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(operator_app, name="operator")
 
 
-def _runtime():  # imported lazily: cli.main imports this module while it is being built
-    from fincert.cli.main import runtime
-
-    return runtime()
-
-
 @member_app.command("register")
 def member_register(
     institution: Annotated[str, typer.Option("--institution", help="Institution code.")],
@@ -37,12 +32,9 @@ def member_register(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a member at an institution (the operator's registration)."""
-    rt = _runtime()
-    try:
+    with open_cli_runtime() as rt:
         view = rt.registrar.register_member(institution, name=name, rrn=rrn, phone=phone, email=email, actor="cli")
         emit({"member_id": view.id, **view.as_json()}, as_json, lambda: console.print(f"Registered member {view.id} ({view.name}, {view.rrn_masked}) at {view.institution_code}"))
-    finally:
-        rt.close()
 
 
 @member_app.command("enroll")
@@ -52,8 +44,7 @@ def member_enroll(
     as_json: JsonOpt = False,
 ) -> None:
     """Enroll an OTP or a security card; the secret is shown once (re-enrolling unlocks)."""
-    rt = _runtime()
-    try:
+    with open_cli_runtime() as rt:
         handout = rt.registrar.enroll(member_id, method, actor="cli")
 
         def render() -> None:
@@ -65,19 +56,14 @@ def member_enroll(
                     console.print(f"  {label}: {value}")
 
         emit(handout, as_json, render)
-    finally:
-        rt.close()
 
 
 @member_app.command("show")
 def member_show(member_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
     """Show a member (the resident number masked)."""
-    rt = _runtime()
-    try:
+    with open_cli_runtime() as rt:
         view = rt.registrar.show_member(member_id)
         emit(view.as_json(), as_json)
-    finally:
-        rt.close()
 
 
 @member_app.command("send-code")
@@ -87,13 +73,10 @@ def member_send_code(
     as_json: JsonOpt = False,
 ) -> None:
     """Send a one-time code to the member's registered phone or e-mail (for reissuance)."""
-    rt = _runtime()
-    try:
+    with open_cli_runtime() as rt:
         challenge = rt.registrar.start_verification(member_id, channel, actor="cli")
         data = {"channel": channel, "sent_to": challenge.prompt.get("destination"), "expires_at": challenge.expires_at.isoformat() if challenge.expires_at else None}
         emit(data, as_json, lambda: console.print(f"Code sent by {channel} to {data['sent_to']}"))
-    finally:
-        rt.close()
 
 
 @operator_app.command("add")
@@ -103,13 +86,10 @@ def operator_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an operator of an institution; prints the API token once."""
-    rt = _runtime()
-    try:
+    with open_cli_runtime() as rt:
         operator_id, token = rt.registrar.add_operator(institution, username)
         emit(
             {"operator_id": operator_id, "username": username, "institution": institution.upper(), "token": token},
             as_json,
             lambda: console.print(f"Operator {username} of {institution.upper()}; API token (shown once): {token}"),
         )
-    finally:
-        rt.close()

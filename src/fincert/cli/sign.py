@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
 from fincert.errors import InvalidInput, NotFound
 
@@ -55,8 +56,6 @@ def sign(
     as_json: JsonOpt = False,
 ) -> None:
     """Sign a file with a CMS (RFC 5652) signature."""
-    from fincert.cli.main import runtime
-
     chosen = [name for name, value in (("--key-dir", key_dir), ("--p12", p12), ("--cloud", cloud)) if value is not None]
     if len(chosen) != 1:
         raise InvalidInput("choose exactly one key: --key-dir, --p12 or --cloud")
@@ -68,8 +67,7 @@ def sign(
     if not output.parent.is_dir():
         raise InvalidInput(f"the folder of --out {output} does not exist")
 
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         signing = rt.signatures.signing
         if key_dir is not None:
             key = signing.npki_key(key_dir, password or "")
@@ -90,8 +88,6 @@ def sign(
                 markup=False,
             ),
         )
-    finally:
-        rt.close()
 
 
 def verify(
@@ -109,15 +105,10 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a CMS signature: integrity, signer, path, status at signing time, time-stamp, VID."""
-    from fincert.cli.main import runtime
-
     signature_der = _read_file(signature, "signature file")
     content = _read_file(input_file, "input file") if input_file is not None else None
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         verification = rt.signatures.verifier.verify(signature_der, content, rrn=rrn, random_num_hex=random_num)
-    finally:
-        rt.close()
     data = verification.as_json()
 
     def render() -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -21,10 +22,7 @@ def crl(
     """Regenerate the issuing CA's CRLs now (every partition and the full CRL) and the root's."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from fincert.cli.main import runtime
-
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         publisher = rt.va.crl
         if as_json:
             publication = publisher.publish()
@@ -58,8 +56,6 @@ def crl(
                 + (f" written to {out}" if out is not None else "")
             ),
         )
-    finally:
-        rt.close()
 
 
 def ocsp_refresh(
@@ -69,10 +65,7 @@ def ocsp_refresh(
     as_json: JsonOpt = False,
 ) -> None:
     """Sign the OCSP responses that are missing, lapse soon or no longer match a revocation."""
-    from fincert.cli.main import runtime
-
-    rt = runtime()
-    try:
+    with open_cli_runtime() as rt:
         if as_json:
             report = rt.va.ocsp.refresh(full=everything)
         else:
@@ -93,8 +86,6 @@ def ocsp_refresh(
                 f"responder {report.responder_serial} valid until {report.responder_not_after:%Y-%m-%d}"
             ),
         )
-    finally:
-        rt.close()
 
 
 def _cpus() -> int:
