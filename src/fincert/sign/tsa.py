@@ -30,7 +30,7 @@ from pyhanko.sign.timestamps import TimeStamper
 
 from fincert.clock import Clock
 from fincert.errors import ConfigurationError, InvalidInput, PolicyViolation, VerificationFailed
-from fincert.sign import _der
+from fincert.formats import der as _der
 from fincert.sign.raw_signer import (
     HashName,
     RawSigner,

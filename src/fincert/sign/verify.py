@@ -15,7 +15,7 @@ TSA key compromise voids the token, RFC 3161 §4). Revocation is never fetched o
 caller's ``RevocationSource`` (the service's pre-signed OCSP store, or anything else) is asked.
 
 Speed: with a ``PathCache`` a signature whose signer (and TSA) path was validated before takes a
-fast path with the same result. It reads the signature's DER bytes directly (``_der``; no
+fast path with the same result. It reads the signature's DER bytes directly (``formats.der``; no
 asn1crypto objects, whose construction cost milliseconds) and repeats, on every call, pyHanko's
 integrity checks (``validate_sig_integrity``: content type, message digest, ESS signing
 certificate, algorithm protection, the signature value, verified with ``cryptography``) for
@@ -58,7 +58,7 @@ from pyhanko_certvalidator.path import ValidationPath
 
 import fincert.formats.vid  # noqa: F401 - teaches asn1crypto the identifyData otherName (VID)
 from fincert.errors import InvalidInput
-from fincert.sign import _der
+from fincert.formats import der as _der
 from fincert.sign._sync import run_coroutine
 from fincert.sign.raw_signer import to_asn1_certificate
 

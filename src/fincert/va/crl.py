@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from fincert.errors import InvalidInput
-from fincert.va._der import ECDSA_WITH_SHA256, SHA256_WITH_RSA, bit_string, length, tlv
+from fincert.formats.der import ECDSA_WITH_SHA256, SHA256_WITH_RSA, bit_string, length, tlv
 from fincert.va.reasons import REVOCATION_REASONS
 
 #: Largest partition for which a fully revoked partition CRL stays near 1 MB (see above).

@@ -4,7 +4,7 @@ This module owns the bytes of the OCSP exchange and nothing else. It parses requ
 ``asn1crypto`` (``cryptography`` raises ``NotImplementedError`` on a request for more than one
 certificate). ``cryptography``'s ``OCSPResponseBuilder`` answers only one certificate, so every
 BasicOCSPResponse, with one or many SingleResponses, is encoded here from fixed-shape DER parts
-(``va._der``) and signed with a ``cryptography`` key: one code path, byte-identical to the
+(``formats.der``) and signed with a ``cryptography`` key: one code path, byte-identical to the
 library's output for one certificate (tested), and as fast (asn1crypto's encoder was 3-7x
 slower). Certificate status and cached responses reach :func:`answer` as callables, so storage
 and HTTP stay with the caller.
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from fincert.errors import InvalidInput, PolicyViolation
-from fincert.va import _der
+from fincert.formats import der as _der
 from fincert.va.reasons import REVOCATION_REASONS
 
 #: Largest request accepted. One CertID is about 75 bytes; 16 KiB leaves room for a signed

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fincert.clock import FakeClock
 from fincert.errors import InvalidInput
-from fincert.sign import _der as der_reader
+from fincert.formats import der as der_reader
 from fincert.sign import verify as verify_module
 from fincert.sign.cms import sign_cms
 from fincert.sign.testing import TestPki, build_test_pki, issue_certificate, new_rsa_key

@@ -1,23 +1,39 @@
-"""Minimal DER framing for the structures ``fincert.sign`` assembles and reads by hand.
+"""Minimal DER: framing the structures the VA and ``fincert.sign`` assemble by hand, and a strict
+reader for the ones the signature verifier takes apart.
 
-Writing (time-stamp tokens): asn1crypto re-walks every nested value when it dumps, so a token
-that embeds the TSA certificate's names cost far more to encode than to sign. The shapes are
-fixed (RFC 3161, RFC 5652), so they are framed here from parts that are already DER. Mirrors
-``fincert.va._der`` (the VA's OCSP framing) plus SET OF ordering.
+Pure functions over bytes (no database, web or global state), shared by ``fincert.va`` (OCSP
+responses, CRLs) and ``fincert.sign`` (time-stamp tokens, the CMS verification fast path).
 
-Reading (the verification fast path): :func:`element` and :func:`elements` split DER into
-``(tag, header offset, contents offset, end)`` without building objects, which is what makes a
-CMS signature cheap to take apart. They accept only what DER allows for the shapes we read:
-single-octet tags, definite lengths in their shortest form, no trailing bytes inside a parent.
-Anything else raises ``DerError`` and the caller falls back to the full (asn1crypto) parser.
+Writing: ``asn1crypto`` re-walks every nested value when it dumps (signing an OCSP response spent
+most of its time re-encoding the responder certificate, and a time-stamp token that embeds the
+TSA certificate's names cost far more to encode than to sign), and ``cryptography`` cannot build
+these structures at all. Their outer layers are fixed shapes (RFC 6960, RFC 5280, RFC 3161,
+RFC 5652), so they are framed here from parts that are already DER: :func:`tlv` and its
+shorthands, :func:`set_of` with DER's SET OF ordering, and the AlgorithmIdentifiers the VA signs
+with. Every tag framed here is a single octet (below 31, or a context tag such as ``0xA0``).
+
+Reading: :func:`element` and :func:`elements` split DER into ``(tag, header offset, contents
+offset, end)`` without building objects, which is what makes a CMS signature cheap to take apart.
+They are strict and accept only what DER allows for the shapes read: single-octet tags, definite
+lengths in their shortest form, no trailing bytes inside a parent. Anything else raises
+:class:`DerError`, and the caller falls back to the full parser (asn1crypto/pyHanko).
 """
 
 from __future__ import annotations
 
 import datetime
+from typing import Final
+
+# --- writing ----------------------------------------------------------------------------------
+
+# AlgorithmIdentifiers: RFC 4055 wants NULL parameters for sha256WithRSAEncryption, RFC 5758
+# wants none for ecdsa-with-SHA256.
+SHA256_WITH_RSA: Final = bytes.fromhex("300d06092a864886f70d01010b0500")
+ECDSA_WITH_SHA256: Final = bytes.fromhex("300a06082a8648ce3d040302")
 
 
 def length(n: int) -> bytes:
+    """A definite length in its shortest form."""
     if n < 0x80:
         return bytes((n,))
     octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -25,7 +41,7 @@ def length(n: int) -> bytes:
 
 
 def tlv(tag: int, content: bytes | bytearray) -> bytes:
-    """One TLV with a single-octet tag (every tag used here is below 31)."""
+    """One TLV with a single-octet tag (every tag used here is below 31, or a context tag)."""
     return bytes((tag,)) + length(len(content)) + content
 
 
@@ -40,16 +56,25 @@ def sequence(*parts: bytes) -> bytes:
 
 
 def set_of(*elements: bytes) -> bytes:
-    # X.690 §11.6: DER orders SET OF elements by their encodings. Every element here is a
+    # X.690 §11.6: DER orders SET OF elements by their encodings. Every element framed here is a
     # SEQUENCE, so plain byte order equals the zero-padded comparison DER prescribes.
     return tlv(0x31, b"".join(sorted(elements)))
 
 
 def integer(n: int) -> bytes:
-    """A non-negative INTEGER, minimal: one extra bit keeps the sign bit clear."""
-    if n < 0:
-        raise ValueError("only non-negative integers are framed here")
-    return tlv(0x02, n.to_bytes(n.bit_length() // 8 + 1, "big"))
+    """An INTEGER in its minimal two's-complement form.
+
+    Negative values are framed too: the OCSP responder echoes the serial of a request's CertID,
+    which a client may send negative (the certificate is then ``unknown``). The octet count comes
+    from the magnitude's bits plus one sign bit (``~n`` for negatives, so -128 is ``80``, not
+    ``ff80``).
+    """
+    return tlv(0x02, n.to_bytes((n if n >= 0 else ~n).bit_length() // 8 + 1, "big", signed=True))
+
+
+def bit_string(data: bytes) -> bytes:
+    """A BIT STRING of whole octets (no unused bits)."""
+    return tlv(0x03, b"\x00" + data)
 
 
 def generalized_time(when_utc_seconds: datetime.datetime) -> bytes:
