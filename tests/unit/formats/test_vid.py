@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from asn1crypto import core
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fincert.errors import InvalidInput
 from fincert.formats import vid
@@ -104,3 +107,37 @@ def test_malformed_identify_data_is_invalid_input(issue_holder_cert) -> None:
     )
     with pytest.raises(InvalidInput):
         vid.parse_identify_data(cert)
+
+
+class _AsnVidInput(core.Sequence):
+    _fields = [("idn", core.PrintableString), ("random_num", core.OctetBitString)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    real_name=st.text(min_size=1, max_size=200),
+    idn=st.text("0123456789", min_size=1, max_size=13),
+    random_num=st.binary(min_size=1, max_size=200),
+    hash_name=st.sampled_from(["sha1", "sha224", "sha256", "sha384", "sha512"]),
+)
+def test_directly_framed_identify_data_equals_asn1crypto_encoding(real_name: str, idn: str, random_num: bytes, hash_name: str) -> None:
+    """The fast framing gives the bytes asn1crypto builds, long names and randomNums (multi-octet
+    lengths) included, and reads back through the parser."""
+    encoded = _AsnVidInput({"idn": idn, "random_num": random_num}).dump()
+    expected_vid = hashlib.new(hash_name, hashlib.new(hash_name, encoded).digest()).digest()
+    assert vid.compute_vid(idn, random_num, hash_name) == expected_vid
+    reference = vid._IdentifyData(
+        {
+            "real_name": real_name,
+            "user_infos": [
+                {
+                    "type": vid.VID_OID,
+                    "value": core.Any.load(vid._Vid({"hash_alg": {"algorithm": hash_name}, "vid": expected_vid}).dump()),
+                }
+            ],
+        }
+    ).dump()
+    framed = vid.identify_data_der(real_name, idn, random_num, hash_name)
+    assert framed == reference
+    parsed = vid._parse_identify_data_value(framed)
+    assert (parsed.real_name, parsed.hash_algorithm, parsed.vid) == (real_name, hash_name, expected_vid)
