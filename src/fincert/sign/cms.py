@@ -15,7 +15,9 @@ is sent to be signed.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import datetime, timezone
+from typing import Any
 
 from asn1crypto import cms
 from cryptography import x509
@@ -85,19 +87,8 @@ def sign_cms_with(
     signing_time: datetime | None = None,
 ) -> bytes:
     """As ``sign_cms``, for a key that signs on request and never leaves its custody."""
-    return run_coroutine(
-        async_sign_cms_with(
-            content,
-            raw_signer=raw_signer,
-            certificate=certificate,
-            chain=chain,
-            detached=detached,
-            pss=pss,
-            timestamper=timestamper,
-            hash_alg=hash_alg,
-            signing_time=signing_time,
-        )
-    )
+    signing = _signing(content, raw_signer, certificate, chain, detached, pss, timestamper, hash_alg, signing_time)
+    return run_coroutine(signing).dump()
 
 
 async def async_sign_cms_with(
@@ -117,10 +108,28 @@ async def async_sign_cms_with(
     Raises ``ValueError`` for PSS with a non-RSA key or an unknown hash, and
     ``pyhanko.sign.timestamps.TimestampRequestError`` when the TSA refuses.
     """
+    signing = _signing(content, raw_signer, certificate, chain, detached, pss, timestamper, hash_alg, signing_time)
+    return (await signing).dump()
+
+
+def _signing(
+    content: bytes,
+    raw_signer: RawSigner,
+    certificate: x509.Certificate,
+    chain: list[x509.Certificate],
+    detached: bool,
+    pss: bool,
+    timestamper: TimeStamper | None,
+    hash_alg: HashName,
+    signing_time: datetime | None,
+) -> Coroutine[Any, Any, cms.ContentInfo]:
+    """What ``sign_cms_with`` and ``async_sign_cms_with`` share: check the arguments and build
+    the signer now (a ``ValueError`` comes before any event loop starts), and return the
+    not-yet-started coroutine that signs, for the caller to run or await."""
     hash_algorithm(hash_alg)
     signer = RawSignerBridge(raw_signer, certificate, chain, pss=pss, hash_alg=hash_alg)
     when = (signing_time or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    content_info: cms.ContentInfo = await signer.async_sign_general_data(
+    return signer.async_sign_general_data(
         bytes(content),
         hash_alg,
         detached=detached,
@@ -129,7 +138,6 @@ async def async_sign_cms_with(
         # equal to what a verifier reads back.
         signed_attr_settings=PdfCMSSignedAttributes(signing_time=when.replace(microsecond=0)),
     )
-    return content_info.dump()
 
 
 def timestamper_for_url(url: str, *, timeout: float = 5.0) -> TimeStamper:

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
@@ -289,26 +289,9 @@ def verify_cms(
     signature or a detached signature comes without content; every other problem is reported
     in the ``SignatureReport`` with ``valid`` false.
     """
-    check_time = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    if path_cache is not None:
-        fast = _fast_verify(
-            signature_der, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache
-        )
-        if fast is not None:
-            return fast
-    signed_data, signer_info = _parse(signature_der)
-    return run_coroutine(
-        _full_verify(
-            signed_data,
-            signer_info,
-            content,
-            trust_roots=trust_roots,
-            revocation=revocation,
-            check_time=check_time,
-            tsa_trust_roots=tsa_trust_roots,
-            path_cache=path_cache,
-        )
-    )
+    outcome = _fast_or_full(signature_der, content, trust_roots, revocation, at, tsa_trust_roots, path_cache)
+    # The fast path's report needs no event loop; only the full validation runs on one.
+    return outcome if isinstance(outcome, SignatureReport) else run_coroutine(outcome)
 
 
 async def async_verify_cms(
@@ -322,6 +305,22 @@ async def async_verify_cms(
     path_cache: PathCache | None = None,
 ) -> SignatureReport:
     """The coroutine behind ``verify_cms``, for callers already in an event loop."""
+    outcome = _fast_or_full(signature_der, content, trust_roots, revocation, at, tsa_trust_roots, path_cache)
+    return outcome if isinstance(outcome, SignatureReport) else await outcome
+
+
+def _fast_or_full(
+    signature_der: bytes,
+    content: bytes | None,
+    trust_roots: list[x509.Certificate],
+    revocation: RevocationSource | None,
+    at: datetime | None,
+    tsa_trust_roots: list[x509.Certificate] | None,
+    path_cache: PathCache | None,
+) -> SignatureReport | Coroutine[Any, Any, SignatureReport]:
+    """What ``verify_cms`` and ``async_verify_cms`` share: the fast path's report when it
+    decides, else (the bytes parsed, ``InvalidInput`` raised here) the not-yet-started
+    coroutine of the full validation, for the caller to run or await."""
     check_time = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     if path_cache is not None:
         fast = _fast_verify(
@@ -330,7 +329,7 @@ async def async_verify_cms(
         if fast is not None:
             return fast
     signed_data, signer_info = _parse(signature_der)
-    return await _full_verify(
+    return _full_verify(
         signed_data,
         signer_info,
         content,
