@@ -138,6 +138,21 @@ def _collect(rt, collection: Collection, storage: str, out: Path | None, passwor
     return result, _write_files(rt, result, key, random_num, out, password, fmt)  # type: ignore[arg-type]
 
 
+def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, card: Path | None, storage: str, out: Path | None,
+                       password: str | None, fmt: str, pin: str | None, sms_code: str | None = None, email_code: str | None = None,
+                       **options: Any) -> tuple[IssuedToHolder, list[str]]:
+    """Open a ``kind`` application (``options``: product, reason), prove the member's identity and
+    collect the certificate; if any step fails the application is cancelled quietly first."""
+    app = rt.lifecycle.open_application(member_id, kind, actor="cli", **options)
+    try:
+        evidence = _prove_identity(rt, member_id, otp, card, sms_code=sms_code, email_code=email_code)
+        collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
+        return _collect(rt, collection, storage, out, password, fmt, pin)
+    except Exception:
+        _cancel_quietly(rt, app.id)
+        raise
+
+
 def _issued_json(result: IssuedToHolder, files: list[str]) -> dict[str, Any]:
     return {
         "serial": result.issued.serial,
@@ -166,14 +181,9 @@ def cert_issue(
     """Issue a certificate: apply, verify identity, collect and store (발급)."""
     _check_storage(storage, out, password, fmt, pin)
     with _runtime_with_va() as rt:
-        app = rt.lifecycle.open_application(member_id, "issue", product=product, actor="cli")
-        try:
-            evidence = _prove_identity(rt, member_id, otp, security_card)
-            collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
-            result, files = _collect(rt, collection, storage, out, password, fmt, pin)
-        except Exception:
-            _cancel_quietly(rt, app.id)
-            raise
+        result, files = _apply_and_collect(
+            rt, member_id, "issue", product=product, otp=otp, card=security_card, storage=storage, out=out, password=password, fmt=fmt, pin=pin,
+        )
         data = _issued_json(result, files)
         emit(data, as_json, lambda: console.print(f"Issued {data['product']} certificate {data['serial']} ({storage}), valid until {data['not_after']}"))
 
@@ -209,14 +219,10 @@ def cert_reissue(
     if sms_code is None and email_code is None:
         raise InvalidInput("reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first and pass --sms-code", field="sms-code")
     with _runtime_with_va() as rt:
-        app = rt.lifecycle.open_application(member_id, "reissue", product=product, reason=reason, actor="cli")
-        try:
-            evidence = _prove_identity(rt, member_id, otp, security_card, sms_code=sms_code, email_code=email_code)
-            collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
-            result, files = _collect(rt, collection, storage, out, password, fmt, pin)
-        except Exception:
-            _cancel_quietly(rt, app.id)
-            raise
+        result, files = _apply_and_collect(
+            rt, member_id, "reissue", product=product, reason=reason, otp=otp, card=security_card, sms_code=sms_code, email_code=email_code,
+            storage=storage, out=out, password=password, fmt=fmt, pin=pin,
+        )
         data = {**_issued_json(result, files), "replaced": result.replaced}
         emit(data, as_json, lambda: console.print(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)"))
 

@@ -2,8 +2,10 @@
 steps), identity verification, storing the certificate, my certificates, signing, the demo outbox.
 
 Each handler parses the form, calls one service function (``runtime.registrar`` or
-``runtime.lifecycle``), and on a domain error renders the same page again with the message in
-place and what the holder typed (never passwords, PINs or codes). The open application's id is
+``runtime.lifecycle``) inside ``_on_error_show``, which on a domain error renders the same page
+again with the message in place and what the holder typed (never passwords, PINs or codes). A
+page that needs a login gets its member from ``_member_or_login``, which answers with the login
+page when there is none. The open application's id is
 kept in an HttpOnly cookie; the service checks that it belongs to the logged-in member. An
 application opened in another browser is shown on the apply, reissue and my-certificates pages,
 to be resumed here (identity is then verified again in this session) or cancelled.
@@ -19,20 +21,47 @@ import contextlib
 import datetime as dt
 import json
 import time
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from fincert.api import metrics
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, Unauthorized
-from fincert.ra.registrar import MemberPrincipal
+from fincert.ra.registrar import MemberLogin, MemberPrincipal
 from fincert.runtime import Runtime
 from fincert.web import qr
 from fincert.web.rendering import ISSUE_STEPS, REISSUE_STEPS, form_error, redirect, render
 from fincert.web.sessions import clear_member_cookie, current_member, set_member_cookie
 
-router = APIRouter(include_in_schema=False)
+
+class _Answer(Exception):
+    """Raised inside a page handler to answer with ``response`` instead: the login redirect, or
+    the form shown again after a domain error. ``_PageRoute`` sends it."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class _PageRoute(APIRoute):
+    """A page route: a handler that raises ``_Answer`` is answered with its response."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answering(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _Answer as answer:
+                return answer.response
+
+        return answering
+
+
+router = APIRouter(include_in_schema=False, route_class=_PageRoute)
 
 APPLICATION_COOKIE = "fincert_application"
 FLOWS = ("issue", "reissue", "manage")
@@ -63,11 +92,39 @@ def _keep(form: dict[str, str], *secret: str) -> dict[str, str]:
     return {k: v for k, v in form.items() if k not in secret}
 
 
-def _member_or_login(request: Request, next_page: str) -> MemberPrincipal | Response:
+def _member_or_login(request: Request, next_page: str) -> MemberPrincipal:
+    """The logged-in member; without one the handler answers with the login page, which comes
+    back to ``next_page``."""
     member = current_member(request, _runtime(request))
     if member is None:
-        return redirect(f"/login?next={next_page}")
+        raise _Answer(redirect(f"/login?next={next_page}"))
     return member
+
+
+def _page_again(error: FincertError, page: Callable[..., Response], request: Request, *args: Any,
+                default_field: str = "_form", errors_as: str = "errors", **kept: Any) -> Response:
+    """``page(request, *args)`` again after ``error``: with its status, and its message in the
+    page's language under ``errors_as``, next to its field (``default_field`` when it names none).
+    ``kept`` is what the page shows again: what the holder typed, never a secret."""
+    errors = form_error(request, error, default_field=default_field)
+    return page(request, *args, status=error.http_status, **{errors_as: errors}, **kept)
+
+
+@contextlib.contextmanager
+def _on_error_show(page: Callable[..., Response], request: Request, *args: Any, **again: Any) -> Iterator[None]:
+    """Run the block's domain step; on a FincertError the handler answers with ``page`` again
+    (``_page_again``, which takes ``again``)."""
+    try:
+        yield
+    except FincertError as error:
+        raise _Answer(_page_again(error, page, request, *args, **again)) from error
+
+
+def _logged_in(request: Request, login: MemberLogin, next_page: str) -> Response:
+    """Where a successful login goes, with the session cookie set."""
+    response = redirect(next_page)
+    set_member_cookie(response, request, login.token, login.expires_at, _runtime(request).clock.now())
+    return response
 
 
 def _client_address(request: Request) -> str:
@@ -124,61 +181,49 @@ def signup_page(code: str, request: Request) -> Response:
 
 @router.post("/issue/institutions/{code}/signup")
 async def signup(code: str, request: Request) -> Response:
-    runtime = _runtime(request)
+    registrar = _runtime(request).registrar
     form = await _form(request)
-    try:
-        runtime.registrar.register_member(
+    # The resident number is personal data, not a secret the holder must retype: keep it.
+    with _on_error_show(_signup_page, request, code, form=_keep(form, "password")):
+        registrar.register_member(
             code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
             email=form.get("email", ""), login_id=form.get("login_id") or None, password=form.get("password") or None,
             actor="member:signup", online=True,
         )
-        login = runtime.registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
-    except FincertError as error:
-        # The resident number is personal data, not a secret the holder must retype: keep it.
-        return _signup_page(request, code, status=error.http_status, form=_keep(form, "password"), errors=form_error(request, error))
-    response = redirect("/issue/apply")
-    set_member_cookie(response, request, login.token, login.expires_at, runtime.clock.now())
-    return response
+        login = registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
+    return _logged_in(request, login, "/issue/apply")
 
 
 @router.post("/issue/institutions/{code}/login")
 async def signup_login(code: str, request: Request) -> Response:
-    runtime = _runtime(request)
     form = await _form(request)
-    try:
-        login = runtime.registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
-    except FincertError as error:
-        return _signup_page(request, code, status=error.http_status, login_form=_keep(form, "password"), login_errors=form_error(request, error))
-    response = redirect("/issue/apply")
-    set_member_cookie(response, request, login.token, login.expires_at, runtime.clock.now())
-    return response
+    with _on_error_show(_signup_page, request, code, errors_as="login_errors", login_form=_keep(form, "password")):
+        login = _runtime(request).registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
+    return _logged_in(request, login, "/issue/apply")
 
 
 def _next_page(value: str | None) -> str:
     return value if value in NEXT_PAGES else "/certificates"
 
 
+def _login_page(request: Request, next_page: str, *, status: int = 200, **extra: Any) -> Response:
+    return render(request, "login.html", {"institutions": _institutions(_runtime(request)), "next": next_page, **extra}, status=status)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> Response:
-    return render(request, "login.html", {"institutions": _institutions(_runtime(request)), "next": _next_page(request.query_params.get("next"))})
+    return _login_page(request, _next_page(request.query_params.get("next")))
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    runtime = _runtime(request)
     form = await _form(request)
     next_page = _next_page(form.get("next"))
-    try:
-        result = runtime.registrar.login(form.get("institution", ""), form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
-    except FincertError as error:
-        return render(
-            request, "login.html",
-            {"institutions": _institutions(runtime), "next": next_page, "form": _keep(form, "password"), "errors": form_error(request, error)},
-            status=error.http_status,
+    with _on_error_show(_login_page, request, next_page, form=_keep(form, "password")):
+        result = _runtime(request).registrar.login(
+            form.get("institution", ""), form.get("login_id", ""), form.get("password", ""), address=_client_address(request)
         )
-    response = redirect(next_page)
-    set_member_cookie(response, request, result.token, result.expires_at, runtime.clock.now())
-    return response
+    return _logged_in(request, result, next_page)
 
 
 @router.post("/logout")
@@ -231,8 +276,6 @@ async def resume_open_application(request: Request) -> Response:
     """Take over, in this browser, the application opened elsewhere: identity is verified again
     here (proofs belong to a session), then the wizard goes on."""
     member = _member_or_login(request, "/issue/apply")
-    if isinstance(member, Response):
-        return member
     form = await _form(request)
     open_application = _runtime(request).lifecycle.open_application_of(member.member_id)
     if open_application is None or open_application.status != "created" or open_application.kind not in RESUME_PAGES:
@@ -243,8 +286,6 @@ async def resume_open_application(request: Request) -> Response:
 @router.post("/applications/open/cancel")
 async def cancel_open_application(request: Request) -> Response:
     member = _member_or_login(request, "/issue/apply")
-    if isinstance(member, Response):
-        return member
     form = await _form(request)
     lifecycle = _runtime(request).lifecycle
     open_application = lifecycle.open_application_of(member.member_id)
@@ -255,28 +296,22 @@ async def cancel_open_application(request: Request) -> Response:
     return redirect(_back_to(form.get("next")) + "?cancelled=1")
 
 
+def _apply_page(request: Request, member: MemberPrincipal, *, status: int = 200, **extra: Any) -> Response:
+    context = {"steps": ISSUE_STEPS, "step": 2, **_member_context(_runtime(request), member), **_elsewhere_context(request, member)}
+    return render(request, "apply.html", {**context, **extra}, status=status)
+
+
 @router.get("/issue/apply", response_class=HTMLResponse)
 def apply_page(request: Request) -> Response:
-    member = _member_or_login(request, "/issue/apply")
-    if isinstance(member, Response):
-        return member
-    return render(request, "apply.html", {"steps": ISSUE_STEPS, "step": 2, **_member_context(_runtime(request), member), **_elsewhere_context(request, member)})
+    return _apply_page(request, _member_or_login(request, "/issue/apply"))
 
 
 @router.post("/issue/apply")
 async def apply(request: Request) -> Response:
     member = _member_or_login(request, "/issue/apply")
-    if isinstance(member, Response):
-        return member
     form = await _form(request)
-    try:
+    with _on_error_show(_apply_page, request, member, form=form):
         application_id = _open_application(request, member, "issue", product=form.get("product", "financial"))
-    except FincertError as error:
-        return render(
-            request, "apply.html",
-            {"steps": ISSUE_STEPS, "step": 2, "form": form, "errors": form_error(request, error), **_member_context(_runtime(request), member), **_elsewhere_context(request, member)},
-            status=error.http_status,
-        )
     return _with_application(redirect("/issue/verify"), application_id)
 
 
@@ -310,8 +345,6 @@ def _flow(flow: str) -> str:
 def verify_page(flow: str, request: Request) -> Response:
     flow = _flow(flow)
     member = _member_or_login(request, "/certificates" if flow == "manage" else f"/{flow}" if flow == "reissue" else "/issue/apply")
-    if isinstance(member, Response):
-        return member
     return _verify_page(request, flow, member)
 
 
@@ -320,15 +353,10 @@ def verify_start(flow: str, method: str, request: Request) -> Response:
     """Security card: show which cells to read; SMS / e-mail: send the code."""
     flow = _flow(flow)
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
-    runtime = _runtime(request)
-    try:
+    with _on_error_show(_verify_page, request, flow, member, default_field=method, active=method):
         if method not in ("security-card", "sms", "email"):
             raise InvalidInput("start this method from its own form", field="method")
-        challenge = runtime.registrar.start_verification(member.member_id, method, actor=member.actor)
-    except FincertError as error:
-        return _verify_page(request, flow, member, status=error.http_status, active=method, errors=form_error(request, error, default_field=method))
+        challenge = _runtime(request).registrar.start_verification(member.member_id, method, actor=member.actor)
     return _verify_page(request, flow, member, active=method, challenge=challenge)
 
 
@@ -336,8 +364,6 @@ def verify_start(flow: str, method: str, request: Request) -> Response:
 async def verify_answer(flow: str, method: str, request: Request) -> Response:
     flow = _flow(flow)
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     runtime = _runtime(request)
     form = await _form(request)
     started = time.perf_counter()
@@ -359,10 +385,7 @@ async def verify_answer(flow: str, method: str, request: Request) -> Response:
         challenge = None
         if challenge_prompt is not None and method in ("sms", "email") and error.kind != "locked" and "request a new one" not in error.detail:
             challenge = {"challenge_id": form.get("challenge_id", ""), "prompt": challenge_prompt, "method": method}
-        return _verify_page(
-            request, flow, member, status=error.http_status, active=method, challenge=challenge,
-            errors=form_error(request, error, default_field=method),
-        )
+        return _page_again(error, _verify_page, request, flow, member, default_field=method, active=method, challenge=challenge)
     metrics.observe_verification(method, "success", time.perf_counter() - started)
     return redirect(f"/{flow}/verify?verified={method}")
 
@@ -375,13 +398,9 @@ async def demo_enroll(flow: str, request: Request) -> Response:
     if not runtime.settings.demo:
         return render(request, "not_found.html", status=404)
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     form = await _form(request)
-    try:
+    with _on_error_show(_verify_page, request, flow, member, default_field="demo"):
         handout = runtime.registrar.enroll(member.member_id, form.get("method", ""), actor="demo:self-service")
-    except FincertError as error:
-        return _verify_page(request, flow, member, status=error.http_status, errors=form_error(request, error, default_field="demo"))
     return _verify_page(request, flow, member, handout=handout, otp_qr=qr.svg(handout["uri"]) if handout["method"] == "otp" else None)
 
 
@@ -404,17 +423,13 @@ def verify_complete(flow: str, request: Request) -> Response:
     """Hand the session's proofs to the application: the reference number and authorization code."""
     flow = _flow(flow)
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     runtime = _runtime(request)
     application_id = _application_id(request)
-    try:
+    with _on_error_show(_verify_page, request, flow, member):
         if application_id is None:
             raise Conflict("no application is open in this browser: apply first", field="application")
         evidence = runtime.registrar.session_evidence(member)
         collection = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)
-    except FincertError as error:
-        return _verify_page(request, flow, member, status=error.http_status, errors=form_error(request, error, default_field="_form"))
     if not hasattr(collection, "reference_number"):
         return redirect("/certificates?registered=1")
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
@@ -427,13 +442,15 @@ def verify_complete(flow: str, request: Request) -> Response:
 # -- step 5: download and store ------------------------------------------------------------------
 
 
+def _store_page(request: Request, context: dict[str, Any], *, status: int = 200, **extra: Any) -> Response:
+    return render(request, "store.html", {**context, **extra}, status=status)
+
+
 @router.post("/{flow}/store")
 async def store(flow: str, request: Request) -> Response:
     """Cloud storage (the PIN from the keypad), or the store page itself (``show`` only)."""
     flow = _flow(flow)
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     runtime = _runtime(request)
     form = await _form(request)
     steps, step = (REISSUE_STEPS, 3) if flow == "reissue" else (ISSUE_STEPS, 4)
@@ -445,7 +462,7 @@ async def store(flow: str, request: Request) -> Response:
         flow, steps, step = "renew", (), 0
     context = {"steps": steps, "step": step, "flow": flow, "collection": collection, "application": application, **_member_context(runtime, member)}
     if form.get("action") == "show":
-        return render(request, "store.html", context)
+        return _store_page(request, context)
     started = time.perf_counter()
     try:
         if form.get("pin", "") != form.get("pin_confirm", ""):
@@ -455,7 +472,7 @@ async def store(flow: str, request: Request) -> Response:
         )
     except FincertError as error:
         metrics.observe_issuance(application.product if application else "unknown", "cloud", "rejected", time.perf_counter() - started)
-        return render(request, "store.html", {**context, "errors": form_error(request, error, default_field="pin"), "active": "cloud"}, status=error.http_status)
+        return _page_again(error, _store_page, request, context, default_field="pin", active="cloud")
     metrics.observe_issuance(issued.issued.product, "cloud", "success", time.perf_counter() - started)
     response = render(request, "done.html", {"steps": steps, "step": step, "flow": flow, "issued": issued.as_json()})
     response.delete_cookie(APPLICATION_COOKIE, path="/")
@@ -465,37 +482,31 @@ async def store(flow: str, request: Request) -> Response:
 # -- reissuance ----------------------------------------------------------------------------------
 
 
-@router.get("/reissue", response_class=HTMLResponse)
-def reissue_page(request: Request) -> Response:
+def _reissue_page(request: Request, member: MemberPrincipal | None, *, status: int = 200, **extra: Any) -> Response:
+    """The reissue page; without a member it offers the login (``next`` is for that form)."""
     runtime = _runtime(request)
-    member = current_member(request, runtime)
     context: dict[str, Any] = {"steps": REISSUE_STEPS, "step": 0, "institutions": _institutions(runtime), "next": "/reissue"}
     if member is not None:
         context.update(_member_context(runtime, member))
         context.update(_elsewhere_context(request, member))
         context["certificates"] = runtime.lifecycle.certificates_of(member.member_id)
-    return render(request, "reissue.html", context)
+    return render(request, "reissue.html", {**context, **extra}, status=status)
+
+
+@router.get("/reissue", response_class=HTMLResponse)
+def reissue_page(request: Request) -> Response:
+    return _reissue_page(request, current_member(request, _runtime(request)))
 
 
 @router.post("/reissue")
 async def reissue_apply(request: Request) -> Response:
     member = _member_or_login(request, "/reissue")
-    if isinstance(member, Response):
-        return member
-    runtime = _runtime(request)
     form = await _form(request)
-    try:
+    with _on_error_show(_reissue_page, request, member, default_field="reason", form=form):
         reason = form.get("reason", "")
         if reason not in REISSUE_REASONS:
             raise InvalidInput("choose why the certificate is reissued", field="reason")
         application_id = _open_application(request, member, "reissue", product=form.get("product", "financial"), reason=reason)
-    except FincertError as error:
-        context = {
-            "steps": REISSUE_STEPS, "step": 0, "institutions": _institutions(runtime), "form": form,
-            "errors": form_error(request, error, default_field="reason"), "certificates": runtime.lifecycle.certificates_of(member.member_id),
-            **_member_context(runtime, member), **_elsewhere_context(request, member),
-        }
-        return render(request, "reissue.html", context, status=error.http_status)
     return _with_application(redirect("/reissue/verify"), application_id)
 
 
@@ -524,27 +535,20 @@ def _certificates_page(request: Request, member: MemberPrincipal, *, status: int
 
 @router.get("/certificates", response_class=HTMLResponse)
 def certificates(request: Request) -> Response:
-    member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
-    return _certificates_page(request, member)
+    return _certificates_page(request, _member_or_login(request, "/certificates"))
 
 
 @router.post("/certificates/{serial}/revoke")
 async def revoke(serial: str, request: Request) -> Response:
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     runtime = _runtime(request)
     form = await _form(request)
-    try:
+    with _on_error_show(_certificates_page, request, member, default_field="revoke", error_serial=serial):
         # The holder revokes after login and an identity proof (the policy's "revoke").
         missing = runtime.registrar.policy.missing("revoke", runtime.registrar.session_evidence(member), now=runtime.clock.now())
         if missing:
             raise Unauthorized("verify your identity before revoking", field="revoke")
         runtime.lifecycle.revoke(serial, form.get("reason", ""), actor=member.actor, member_id=member.member_id)
-    except FincertError as error:
-        return _certificates_page(request, member, status=error.http_status, errors=form_error(request, error, default_field="revoke"), error_serial=serial)
     return redirect("/certificates?revoked=1")
 
 
@@ -552,17 +556,13 @@ async def revoke(serial: str, request: Request) -> Response:
 def renew(serial: str, request: Request) -> Response:
     """Cloud renewal: the PIN proves possession; the store page then takes it."""
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     runtime = _runtime(request)
-    try:
+    with _on_error_show(_certificates_page, request, member, default_field="renew", error_serial=serial):
         application_id = _open_application(request, member, "renew", target_serial=serial)
         collection = runtime.lifecycle.verify(application_id, [], actor=member.actor, member_id=member.member_id)
-    except FincertError as error:
-        return _certificates_page(request, member, status=error.http_status, errors=form_error(request, error, default_field="renew"), error_serial=serial)
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
-    response = render(request, "store.html", {"steps": (), "step": 0, "flow": "renew", "collection": collection, "application": application, **_member_context(runtime, member)})
-    return _with_application(response, application_id)
+    context = {"steps": (), "step": 0, "flow": "renew", "collection": collection, "application": application, **_member_context(runtime, member)}
+    return _with_application(_store_page(request, context), application_id)
 
 
 @router.post("/certificates/register")
@@ -570,13 +570,9 @@ async def register_elsewhere(request: Request) -> Response:
     """타기관 인증서 등록: register an active certificate, issued through another institution,
     at the institution this session belongs to; the identity proof follows on the verify page."""
     member = _member_or_login(request, "/certificates")
-    if isinstance(member, Response):
-        return member
     form = await _form(request)
-    try:
+    with _on_error_show(_certificates_page, request, member, default_field="serial", form=form):
         application_id = _open_application(request, member, "register", target_serial=form.get("serial", ""))
-    except FincertError as error:
-        return _certificates_page(request, member, status=error.http_status, errors=form_error(request, error, default_field="serial"), form=form)
     return _with_application(redirect("/manage/verify"), application_id)
 
 
@@ -591,10 +587,7 @@ def _sign_page(request: Request, member: MemberPrincipal, *, status: int = 200, 
 
 @router.get("/sign", response_class=HTMLResponse)
 def sign_page(request: Request) -> Response:
-    member = _member_or_login(request, "/sign")
-    if isinstance(member, Response):
-        return member
-    return _sign_page(request, member)
+    return _sign_page(request, _member_or_login(request, "/sign"))
 
 
 def transfer_order(form: dict[str, str]) -> bytes:
@@ -612,20 +605,15 @@ def transfer_order(form: dict[str, str]) -> bytes:
 @router.post("/sign")
 async def sign(request: Request) -> Response:
     member = _member_or_login(request, "/sign")
-    if isinstance(member, Response):
-        return member
-    runtime = _runtime(request)
     form = await _form(request)
-    try:
+    with _on_error_show(_sign_page, request, member, default_field="pin", form=_keep(form, "pin")):
         if form.get("kind") == "document":
             content = form.get("document", "").encode()
             if not content or len(content) > 64 * 1024:
                 raise InvalidInput("write the document to sign (up to 64 KB)", field="document")
         else:
             content = transfer_order(form)
-        signed = runtime.lifecycle.sign_with_cloud(form.get("serial", ""), form.get("pin", ""), content, member_id=member.member_id, actor=member.actor)
-    except FincertError as error:
-        return _sign_page(request, member, status=error.http_status, form=_keep(form, "pin"), errors=form_error(request, error, default_field="pin"))
+        signed = _runtime(request).lifecycle.sign_with_cloud(form.get("serial", ""), form.get("pin", ""), content, member_id=member.member_id, actor=member.actor)
     result = {
         "serial": signed.serial,
         "content": content.decode(),
