@@ -213,3 +213,48 @@ def test_several_leaders_commit_at_once(postgres_url):
         thread.join(15)
     db.dispose()
     assert results == [True, True]
+
+
+def test_issuances_queued_together_are_stored_by_one_batch(runtime):
+    """The store step of several issuances as one batch (on PostgreSQL one UPDATE over arrays and
+    one statement for their audit records): every certificate lands with its own DER, and the
+    chain holds."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    request = IssuanceRequest("joint", key, SubjectIdentity("홍길동", "한빛은행"))
+    group = runtime.db.group_commit
+    release = threading.Event()
+    leader = threading.Thread(target=group.run, args=(lambda session: release.wait(10),))
+    leader.start()
+    while not group._leaders:
+        time.sleep(0.001)
+    issued: list = []
+    errors: list = []
+
+    def client():
+        try:
+            issued.append(runtime.ca.issue(request))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(group._queue) < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    before_batches = group.batches
+    release.set()
+    leader.join(10)
+    for thread in threads:
+        thread.join(60)
+    assert not errors and len(issued) == 3
+    if runtime.db.dialect == "postgresql":
+        # The held batch, then the three stores together. (On SQLite the reservations queued
+        # instead, and the stores follow as their signatures finish.)
+        assert group.batches - before_batches == 2
+    with runtime.db.reader() as s:
+        stored = dict(s.execute(select(Certificate.serial, Certificate.der).where(Certificate.status == "issued")).all())
+        assert {c.serial: c.der for c in issued}.items() <= stored.items()
+        assert audit.verify(s).ok
+        records = s.execute(select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "certificate.issued")).scalar_one()
+        assert records == 3
