@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from sqlalchemy import insert, select, text, update
 
 from fincert.ca.authority import IssuanceRequest, SubjectIdentity, new_serial, serial_hex
+from fincert.config import Settings
 from fincert.errors import NotFound
 from fincert.runtime import open_runtime
 from fincert.storage.models import Authority, Certificate
@@ -333,12 +334,15 @@ def test_the_background_schedule_presigns_and_republishes_and_stops(runtime, sub
     assert not upkeep.running
 
 
-def test_published_crls_are_stored_uncompressed_on_postgresql(runtime):
+def test_published_crls_are_stored_uncompressed_on_postgresql(postgres_url, tmp_path, clock):
     """Migration 0003_va_crl_storage: CRL bytes are random serials, so TOAST compression is off."""
-    with runtime.db.reader() as session:
-        if session.connection().dialect.name != "postgresql":
-            pytest.skip("a PostgreSQL storage setting; its PostgreSQL variant runs")
-        storage = session.execute(
-            text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'published_crls'::regclass AND attname = 'der'")
-        ).scalar_one()
-    assert storage == "e"
+    rt = open_runtime(Settings(home=tmp_path / "pg-home", database_url=postgres_url, ca_passphrase="crl-storage-test"), clock=clock)
+    try:
+        rt.initialize()
+        with rt.db.reader() as session:
+            storage = session.execute(
+                text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'published_crls'::regclass AND attname = 'der'")
+            ).scalar_one()
+        assert storage == "e"
+    finally:
+        rt.close()
