@@ -54,18 +54,23 @@ _COMPLETE_APPLICATION = (
     .values(status="issued", open_member_id=None, result_serial=bindparam("result_serial"), updated_at=bindparam("updated_at"))
 )
 _INSERT_HOLDER = insert(HolderCertificate.__table__)
-#: An application with what issuing for it needs of its member and institution (one statement).
+#: An application with what issuing for it needs of its member and institution, in one
+#: statement. Built once with a bound parameter: SQLAlchemy remembers a statement object's cache
+#: key, while a statement built per call is walked again on every execution (~130 µs here).
+_applications, _members, _institutions = Application.__table__, Member.__table__, Institution.__table__
 _APPLICANT = (
     select(
-        Application.id, Application.authorization_code_hash, Application.status, Application.expires_at,
-        Application.member_id, Application.institution_id, Application.kind, Application.product,
-        Application.target_serial, Application.reason,
-        Member.name.label("member_name"), Member.birth_date, Member.rrn_index, Member.data_key, Member.rrn_ciphertext,
-        Institution.name.label("institution_name"),
+        _applications.c.id, _applications.c.authorization_code_hash, _applications.c.status, _applications.c.expires_at,
+        _applications.c.member_id, _applications.c.institution_id, _applications.c.kind, _applications.c.product,
+        _applications.c.target_serial, _applications.c.reason,
+        _members.c.name.label("member_name"), _members.c.birth_date, _members.c.rrn_index, _members.c.data_key,
+        _members.c.rrn_ciphertext, _institutions.c.name.label("institution_name"),
     )
-    .join(Member, Member.id == Application.member_id)
-    .join(Institution, Institution.id == Application.institution_id)
+    .join(_members, _members.c.id == _applications.c.member_id)
+    .join(_institutions, _institutions.c.id == _applications.c.institution_id)
 )
+_APPLICANT_BY_REFERENCE = _APPLICANT.where(_applications.c.reference_number == bindparam("reference_number"))
+_APPLICANT_BY_ID = _APPLICANT.where(_applications.c.id == bindparam("application_id"))
 
 KINDS = ("issue", "reissue", "renew", "register")
 OPEN_STATUSES = ("created", "verified")
@@ -544,9 +549,7 @@ class CertificateLifecycle:
         now = self._clock.now()
         with self._db.reader() as session:
             # One statement: the application with its member and institution.
-            row = session.execute(
-                _APPLICANT.where(Application.reference_number == str(reference_number))
-            ).one_or_none()
+            row = session.execute(_APPLICANT_BY_REFERENCE, {"reference_number": str(reference_number)}).one_or_none()
             if row is None or row.authorization_code_hash is None or not hmac.compare_digest(
                 row.authorization_code_hash, _code_hash(str(authorization_code).strip().upper())
             ):
@@ -602,7 +605,7 @@ class CertificateLifecycle:
 
     def _applicant(self, session: Session, application_id: int) -> _Applicant:
         """What issuing for an application needs of it, its member and institution, read at once."""
-        row = session.execute(_APPLICANT.where(Application.id == application_id)).one_or_none()
+        row = session.execute(_APPLICANT_BY_ID, {"application_id": application_id}).one_or_none()
         if row is None:
             raise NotFound(f"no application {application_id}")
         return self._applicant_of(row)
