@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fincert.api.asgi import HttpMiddleware, send_problem, send_whole
 
 DEFAULT_MAX_BODY = 1 * 1024 * 1024
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     def __init__(self, app: ASGIApp, max_body: int = DEFAULT_MAX_BODY) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body = max_body
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _too_large(send, self.max_body, scope)
@@ -48,29 +45,6 @@ async def _too_large(send: Send, limit: int, scope: Scope) -> None:
         # OCSP clients understand OCSP answers, not problem documents (RFC 6960 §2.3).
         from fincert.va.ocsp import error_response
 
-        der = error_response("malformedRequest")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/ocsp-response"), (b"content-length", str(len(der)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": der})
+        await send_whole(send, 200, b"application/ocsp-response", error_response("malformedRequest"))
         return
-    body = json.dumps(
-        {
-            "type": "https://fincert.dev/problems/too-large",
-            "title": "Payload Too Large",
-            "status": 413,
-            "detail": f"request bodies are limited to {limit} bytes",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, 413, "Payload Too Large", "too-large", f"request bodies are limited to {limit} bytes")

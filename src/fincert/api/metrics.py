@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from fincert.api.asgi import HttpMiddleware, on_response_start
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -58,25 +60,17 @@ def observe_ocsp(http_method: str, outcome: str, seconds: float) -> None:
     OCSP_LATENCY.labels(method=http_method).observe(seconds)
 
 
-class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class RequestMetrics(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
-        async def capture(message: Message) -> None:
+        def capture(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
+            status = int(message["status"])
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, on_response_start(send, capture))
         finally:
             self._record(scope, status, time.perf_counter() - started)
 

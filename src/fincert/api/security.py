@@ -13,7 +13,6 @@ authenticate with an ``Authorization: Bearer`` header carry no ambient authority
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
@@ -21,7 +20,9 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from fincert.api.asgi import HttpMiddleware, on_response_start, send_problem
 
 CSRF_COOKIE = "fincert_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -65,42 +66,28 @@ def _cookies(scope: Scope) -> dict[str, str]:
     return {k: m.value for k, m in jar.items()}
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SecurityHeaders(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else CONTENT_SECURITY_POLICY
         https = _is_https(scope)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("content-security-policy", policy)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("referrer-policy", "no-referrer")
-                headers.setdefault("x-frame-options", "DENY")
-                headers.setdefault("cross-origin-opener-policy", "same-origin")
-                headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
-                if https:
-                    headers.setdefault("strict-transport-security", HSTS)
-            await send(message)
+        def add_headers(message: Message) -> None:
+            headers = MutableHeaders(scope=message)
+            headers.setdefault("content-security-policy", policy)
+            headers.setdefault("x-content-type-options", "nosniff")
+            headers.setdefault("referrer-policy", "no-referrer")
+            headers.setdefault("x-frame-options", "DENY")
+            headers.setdefault("cross-origin-opener-policy", "same-origin")
+            headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
+            if https:
+                headers.setdefault("strict-transport-security", HSTS)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, on_response_start(send, add_headers))
 
 
-class CsrfProtection:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class CsrfProtection(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookies = _cookies(scope)
         token = cookies.get(CSRF_COOKIE)
         issue_cookie = not token or len(token) < 32
@@ -133,17 +120,17 @@ class CsrfProtection:
                 await _refuse(send)
                 return
 
-        secure = _is_https(scope)
+        if issue_cookie:
+            attributes = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+            if _is_https(scope):
+                attributes += "; Secure"
 
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and issue_cookie:
-                attributes = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
-                if secure:
-                    attributes += "; Secure"
+            def set_cookie(message: Message) -> None:
                 MutableHeaders(scope=message).append("set-cookie", attributes)
-            await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+            send = on_response_start(send, set_cookie)
+
+        await self.app(scope, receive, send)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -190,22 +177,9 @@ async def _no_more() -> Message:
 
 
 async def _refuse(send: Send) -> None:
-    body = json.dumps(
-        {
-            "type": "https://fincert.dev/problems/csrf",
-            "title": "Forbidden",
-            "status": 403,
-            "detail": "the request lacks the CSRF token of this browser session; reload the page and try again",
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())],
-        }
+    await send_problem(
+        send, 403, "Forbidden", "csrf", "the request lacks the CSRF token of this browser session; reload the page and try again"
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 def install(app: FastAPI) -> None:

@@ -51,7 +51,7 @@ from typing import Final
 import httptools
 import uvloop
 
-from fincert.va.ocsp_http import OCSP_MAX_AGE, OCSP_REQUEST, OCSP_RESPONSE, decode_get_request
+from fincert.va.ocsp_http import OCSP_MAX_AGE, OCSP_REQUEST, decode_get_request
 from fincert.clock import Clock
 from fincert.config import Settings
 from fincert.errors import ConfigurationError

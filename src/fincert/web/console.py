@@ -4,6 +4,10 @@ certificates, and read the audit log — of their own institution only.
 
 Every service call passes the operator's institution, so a member or certificate number of
 another institution answers "not found" exactly as a number that does not exist.
+
+As on the holder's pages, a handler gets its operator from ``_operator`` (which answers with the
+login page when there is none) and runs its service call inside ``on_error_show``, which shows
+the same page again with the message in place.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from fincert.ra.registrar import OperatorPrincipal
 from fincert.runtime import Runtime
 from fincert.va.reasons import REVOCATION_REASONS
 from fincert.web import qr
-from fincert.web.rendering import form_error, redirect, render
+from fincert.web.rendering import PageAnswer, PageRoute, on_error_show, redirect, render
 from fincert.web.sessions import clear_console_cookie, current_operator, set_console_cookie
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=PageRoute)
 
 OPERATOR_REVOCATION_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "unspecified")
 
@@ -31,10 +35,11 @@ def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def _operator(request: Request) -> OperatorPrincipal | Response:
+def _operator(request: Request) -> OperatorPrincipal:
+    """The logged-in operator; without one the handler answers with the console's login page."""
     operator = current_operator(request, _runtime(request))
     if operator is None:
-        return redirect("/console")
+        raise PageAnswer(redirect("/console"))
     return operator
 
 
@@ -48,27 +53,24 @@ def _page(request: Request, template: str, operator: OperatorPrincipal, context:
     return render(request, template, {"operator": operator, "institution": institution, "console": True, **(context or {})}, status=status)
 
 
+def _login_page(request: Request, *, status: int = 200, **extra: Any) -> Response:
+    institutions = [v.as_json() for v in _runtime(request).institutions.list()]
+    return render(request, "console/login.html", {"console": True, "institutions": institutions, **extra}, status=status)
+
+
 @router.get("", response_class=HTMLResponse)
 def console_home(request: Request) -> Response:
-    runtime = _runtime(request)
-    if current_operator(request, runtime) is not None:
+    if current_operator(request, _runtime(request)) is not None:
         return redirect("/console/members")
-    return render(request, "console/login.html", {"console": True, "institutions": [v.as_json() for v in runtime.institutions.list()]})
+    return _login_page(request)
 
 
 @router.post("/login")
 async def console_login(request: Request) -> Response:
     runtime = _runtime(request)
     form = await _form(request)
-    try:
+    with on_error_show(_login_page, request, form={"username": form.get("username", "")}):
         operator = runtime.registrar.authenticate_operator_password(form.get("username", ""), form.get("password", ""))
-    except FincertError as error:
-        return render(
-            request, "console/login.html",
-            {"console": True, "form": {"username": form.get("username", "")}, "errors": form_error(request, error),
-             "institutions": [v.as_json() for v in runtime.institutions.list()]},
-            status=error.http_status,
-        )
     response = redirect("/console/members")
     set_console_cookie(response, request, runtime, operator)
     return response
@@ -85,16 +87,10 @@ async def demo_operator(request: Request) -> Response:
     code = form.get("institution", "")
     username = f"demo-{code.lower()}-{secrets.token_hex(2)}"
     password = secrets.token_urlsafe(12)
-    try:
+    with on_error_show(_login_page, request, default_field="demo"):
         runtime.registrar.add_operator(code, username, password=password, actor="demo:console")
         operator = runtime.registrar.authenticate_operator_password(username, password)
-    except FincertError as error:
-        return render(
-            request, "console/login.html",
-            {"console": True, "errors": form_error(request, error, default_field="demo"), "institutions": [v.as_json() for v in runtime.institutions.list()]},
-            status=error.http_status,
-        )
-    response = _page(request, "console/members.html", operator, {"members": runtime.registrar.list_members(operator.institution_id), "demo_credentials": {"username": username, "password": password}})
+    response = _members_page(request, operator, demo_credentials={"username": username, "password": password})
     set_console_cookie(response, request, runtime, operator)
     return response
 
@@ -106,31 +102,24 @@ def console_logout(request: Request) -> Response:
     return response
 
 
+def _members_page(request: Request, operator: OperatorPrincipal, *, status: int = 200, **extra: Any) -> Response:
+    members = _runtime(request).registrar.list_members(operator.institution_id)
+    return _page(request, "console/members.html", operator, {"members": members, **extra}, status=status)
+
+
 @router.get("/members", response_class=HTMLResponse)
 def members(request: Request) -> Response:
-    operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
-    return _page(request, "console/members.html", operator, {"members": _runtime(request).registrar.list_members(operator.institution_id)})
+    return _members_page(request, _operator(request))
 
 
 @router.post("/members")
 async def register_member(request: Request) -> Response:
     operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
-    runtime = _runtime(request)
     form = await _form(request)
-    try:
-        view = runtime.registrar.register_member(
+    with on_error_show(_members_page, request, operator, form=form):
+        view = _runtime(request).registrar.register_member(
             operator.institution_code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
             email=form.get("email", ""), actor=operator.actor,
-        )
-    except FincertError as error:
-        return _page(
-            request, "console/members.html", operator,
-            {"members": runtime.registrar.list_members(operator.institution_id), "form": form, "errors": form_error(request, error)},
-            status=error.http_status,
         )
     return redirect(f"/console/members/{view.id}")
 
@@ -147,66 +136,47 @@ def _member_page(request: Request, operator: OperatorPrincipal, member_id: int, 
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
 def member(member_id: int, request: Request) -> Response:
-    operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
-    return _member_page(request, operator, member_id)
+    return _member_page(request, _operator(request), member_id)
 
 
 @router.post("/members/{member_id}/enroll")
 async def enroll(member_id: int, request: Request) -> Response:
     operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
-    runtime = _runtime(request)
     form = await _form(request)
-    try:
-        handout = runtime.registrar.enroll(member_id, form.get("method", ""), actor=operator.actor, institution_id=operator.institution_id)
-    except FincertError as error:
-        return _member_page(request, operator, member_id, status=error.http_status, errors=form_error(request, error, default_field="method"))
+    with on_error_show(_member_page, request, operator, member_id, default_field="method"):
+        handout = _runtime(request).registrar.enroll(member_id, form.get("method", ""), actor=operator.actor, institution_id=operator.institution_id)
     otp_qr = qr.svg(handout["uri"], title="OTP QR") if handout["method"] == "otp" else None
     return _member_page(request, operator, member_id, handout=handout, otp_qr=otp_qr)
+
+
+def _certificates_page(request: Request, operator: OperatorPrincipal, *, query: str = "", status: int = 200, **extra: Any) -> Response:
+    """The institution's certificates; ``query`` keeps those whose serial contains it, or of that member number."""
+    rows = _runtime(request).lifecycle.certificates_of_institution(operator.institution_id)
+    if query:
+        rows = [c for c in rows if query in c.serial.lower() or query == str(c.member_id)]
+    return _page(request, "console/certificates.html", operator, {"certificates": rows, "q": query, "reasons": OPERATOR_REVOCATION_REASONS, **extra}, status=status)
 
 
 @router.get("/certificates", response_class=HTMLResponse)
 def certificates(request: Request) -> Response:
     operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
-    runtime = _runtime(request)
-    query = request.query_params.get("q", "").strip().lower().replace(":", "")
-    rows = runtime.lifecycle.certificates_of_institution(operator.institution_id)
-    if query:
-        rows = [c for c in rows if query in c.serial.lower() or query == str(c.member_id)]
-    return _page(request, "console/certificates.html", operator, {"certificates": rows, "q": query, "reasons": OPERATOR_REVOCATION_REASONS})
+    return _certificates_page(request, operator, query=request.query_params.get("q", "").strip().lower().replace(":", ""))
 
 
 @router.post("/certificates/{serial}/revoke")
 async def revoke(serial: str, request: Request) -> Response:
     operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
-    runtime = _runtime(request)
     form = await _form(request)
-    try:
+    with on_error_show(_certificates_page, request, operator, default_field="reason", error_serial=serial):
         reason = form.get("reason", "")
         if reason not in REVOCATION_REASONS or reason not in OPERATOR_REVOCATION_REASONS:
             raise InvalidInput("choose a revocation reason", field="reason")
-        runtime.lifecycle.revoke(serial, reason, actor=operator.actor, institution_id=operator.institution_id)
-    except FincertError as error:
-        rows = runtime.lifecycle.certificates_of_institution(operator.institution_id)
-        return _page(
-            request, "console/certificates.html", operator,
-            {"certificates": rows, "q": "", "reasons": OPERATOR_REVOCATION_REASONS, "errors": form_error(request, error, default_field="reason"), "error_serial": serial},
-            status=error.http_status,
-        )
+        _runtime(request).lifecycle.revoke(serial, reason, actor=operator.actor, institution_id=operator.institution_id)
     return redirect("/console/certificates?revoked=1")
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(request: Request) -> Response:
     operator = _operator(request)
-    if isinstance(operator, Response):
-        return operator
     records = _runtime(request).registrar.institution_audit(operator.institution_id, limit=200)
     return _page(request, "console/audit.html", operator, {"records": records})

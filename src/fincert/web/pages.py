@@ -2,7 +2,7 @@
 steps), identity verification, storing the certificate, my certificates, signing, the demo outbox.
 
 Each handler parses the form, calls one service function (``runtime.registrar`` or
-``runtime.lifecycle``) inside ``_on_error_show``, which on a domain error renders the same page
+``runtime.lifecycle``) inside ``on_error_show``, which on a domain error renders the same page
 again with the message in place and what the holder typed (never passwords, PINs or codes). A
 page that needs a login gets its member from ``_member_or_login``, which answers with the login
 page when there is none. The open application's id is
@@ -21,47 +21,21 @@ import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.routing import APIRoute
 
 from fincert.api import metrics
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, Unauthorized
 from fincert.ra.registrar import MemberLogin, MemberPrincipal
 from fincert.runtime import Runtime
 from fincert.web import qr
-from fincert.web.rendering import ISSUE_STEPS, REISSUE_STEPS, form_error, redirect, render
+from fincert.web.rendering import ISSUE_STEPS, REISSUE_STEPS, PageAnswer, PageRoute, on_error_show, page_again, redirect, render
 from fincert.web.sessions import clear_member_cookie, current_member, set_member_cookie
 
 
-class _Answer(Exception):
-    """Raised inside a page handler to answer with ``response`` instead: the login redirect, or
-    the form shown again after a domain error. ``_PageRoute`` sends it."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-
-
-class _PageRoute(APIRoute):
-    """A page route: a handler that raises ``_Answer`` is answered with its response."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answering(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except _Answer as answer:
-                return answer.response
-
-        return answering
-
-
-router = APIRouter(include_in_schema=False, route_class=_PageRoute)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 APPLICATION_COOKIE = "fincert_application"
 FLOWS = ("issue", "reissue", "manage")
@@ -97,27 +71,8 @@ def _member_or_login(request: Request, next_page: str) -> MemberPrincipal:
     back to ``next_page``."""
     member = current_member(request, _runtime(request))
     if member is None:
-        raise _Answer(redirect(f"/login?next={next_page}"))
+        raise PageAnswer(redirect(f"/login?next={next_page}"))
     return member
-
-
-def _page_again(error: FincertError, page: Callable[..., Response], request: Request, *args: Any,
-                default_field: str = "_form", errors_as: str = "errors", **kept: Any) -> Response:
-    """``page(request, *args)`` again after ``error``: with its status, and its message in the
-    page's language under ``errors_as``, next to its field (``default_field`` when it names none).
-    ``kept`` is what the page shows again: what the holder typed, never a secret."""
-    errors = form_error(request, error, default_field=default_field)
-    return page(request, *args, status=error.http_status, **{errors_as: errors}, **kept)
-
-
-@contextlib.contextmanager
-def _on_error_show(page: Callable[..., Response], request: Request, *args: Any, **again: Any) -> Iterator[None]:
-    """Run the block's domain step; on a FincertError the handler answers with ``page`` again
-    (``_page_again``, which takes ``again``)."""
-    try:
-        yield
-    except FincertError as error:
-        raise _Answer(_page_again(error, page, request, *args, **again)) from error
 
 
 def _logged_in(request: Request, login: MemberLogin, next_page: str) -> Response:
@@ -184,7 +139,7 @@ async def signup(code: str, request: Request) -> Response:
     registrar = _runtime(request).registrar
     form = await _form(request)
     # The resident number is personal data, not a secret the holder must retype: keep it.
-    with _on_error_show(_signup_page, request, code, form=_keep(form, "password")):
+    with on_error_show(_signup_page, request, code, form=_keep(form, "password")):
         registrar.register_member(
             code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
             email=form.get("email", ""), login_id=form.get("login_id") or None, password=form.get("password") or None,
@@ -197,7 +152,7 @@ async def signup(code: str, request: Request) -> Response:
 @router.post("/issue/institutions/{code}/login")
 async def signup_login(code: str, request: Request) -> Response:
     form = await _form(request)
-    with _on_error_show(_signup_page, request, code, errors_as="login_errors", login_form=_keep(form, "password")):
+    with on_error_show(_signup_page, request, code, errors_as="login_errors", login_form=_keep(form, "password")):
         login = _runtime(request).registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
     return _logged_in(request, login, "/issue/apply")
 
@@ -219,7 +174,7 @@ def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await _form(request)
     next_page = _next_page(form.get("next"))
-    with _on_error_show(_login_page, request, next_page, form=_keep(form, "password")):
+    with on_error_show(_login_page, request, next_page, form=_keep(form, "password")):
         result = _runtime(request).registrar.login(
             form.get("institution", ""), form.get("login_id", ""), form.get("password", ""), address=_client_address(request)
         )
@@ -310,7 +265,7 @@ def apply_page(request: Request) -> Response:
 async def apply(request: Request) -> Response:
     member = _member_or_login(request, "/issue/apply")
     form = await _form(request)
-    with _on_error_show(_apply_page, request, member, form=form):
+    with on_error_show(_apply_page, request, member, form=form):
         application_id = _open_application(request, member, "issue", product=form.get("product", "financial"))
     return _with_application(redirect("/issue/verify"), application_id)
 
@@ -353,7 +308,7 @@ def verify_start(flow: str, method: str, request: Request) -> Response:
     """Security card: show which cells to read; SMS / e-mail: send the code."""
     flow = _flow(flow)
     member = _member_or_login(request, "/certificates")
-    with _on_error_show(_verify_page, request, flow, member, default_field=method, active=method):
+    with on_error_show(_verify_page, request, flow, member, default_field=method, active=method):
         if method not in ("security-card", "sms", "email"):
             raise InvalidInput("start this method from its own form", field="method")
         challenge = _runtime(request).registrar.start_verification(member.member_id, method, actor=member.actor)
@@ -385,7 +340,7 @@ async def verify_answer(flow: str, method: str, request: Request) -> Response:
         challenge = None
         if challenge_prompt is not None and method in ("sms", "email") and error.kind != "locked" and "request a new one" not in error.detail:
             challenge = {"challenge_id": form.get("challenge_id", ""), "prompt": challenge_prompt, "method": method}
-        return _page_again(error, _verify_page, request, flow, member, default_field=method, active=method, challenge=challenge)
+        return page_again(error, _verify_page, request, flow, member, default_field=method, active=method, challenge=challenge)
     metrics.observe_verification(method, "success", time.perf_counter() - started)
     return redirect(f"/{flow}/verify?verified={method}")
 
@@ -399,7 +354,7 @@ async def demo_enroll(flow: str, request: Request) -> Response:
         return render(request, "not_found.html", status=404)
     member = _member_or_login(request, "/certificates")
     form = await _form(request)
-    with _on_error_show(_verify_page, request, flow, member, default_field="demo"):
+    with on_error_show(_verify_page, request, flow, member, default_field="demo"):
         handout = runtime.registrar.enroll(member.member_id, form.get("method", ""), actor="demo:self-service")
     return _verify_page(request, flow, member, handout=handout, otp_qr=qr.svg(handout["uri"]) if handout["method"] == "otp" else None)
 
@@ -425,7 +380,7 @@ def verify_complete(flow: str, request: Request) -> Response:
     member = _member_or_login(request, "/certificates")
     runtime = _runtime(request)
     application_id = _application_id(request)
-    with _on_error_show(_verify_page, request, flow, member):
+    with on_error_show(_verify_page, request, flow, member):
         if application_id is None:
             raise Conflict("no application is open in this browser: apply first", field="application")
         evidence = runtime.registrar.session_evidence(member)
@@ -472,7 +427,7 @@ async def store(flow: str, request: Request) -> Response:
         )
     except FincertError as error:
         metrics.observe_issuance(application.product if application else "unknown", "cloud", "rejected", time.perf_counter() - started)
-        return _page_again(error, _store_page, request, context, default_field="pin", active="cloud")
+        return page_again(error, _store_page, request, context, default_field="pin", active="cloud")
     metrics.observe_issuance(issued.issued.product, "cloud", "success", time.perf_counter() - started)
     response = render(request, "done.html", {"steps": steps, "step": step, "flow": flow, "issued": issued.as_json()})
     response.delete_cookie(APPLICATION_COOKIE, path="/")
@@ -502,7 +457,7 @@ def reissue_page(request: Request) -> Response:
 async def reissue_apply(request: Request) -> Response:
     member = _member_or_login(request, "/reissue")
     form = await _form(request)
-    with _on_error_show(_reissue_page, request, member, default_field="reason", form=form):
+    with on_error_show(_reissue_page, request, member, default_field="reason", form=form):
         reason = form.get("reason", "")
         if reason not in REISSUE_REASONS:
             raise InvalidInput("choose why the certificate is reissued", field="reason")
@@ -543,7 +498,7 @@ async def revoke(serial: str, request: Request) -> Response:
     member = _member_or_login(request, "/certificates")
     runtime = _runtime(request)
     form = await _form(request)
-    with _on_error_show(_certificates_page, request, member, default_field="revoke", error_serial=serial):
+    with on_error_show(_certificates_page, request, member, default_field="revoke", error_serial=serial):
         # The holder revokes after login and an identity proof (the policy's "revoke").
         missing = runtime.registrar.policy.missing("revoke", runtime.registrar.session_evidence(member), now=runtime.clock.now())
         if missing:
@@ -557,7 +512,7 @@ def renew(serial: str, request: Request) -> Response:
     """Cloud renewal: the PIN proves possession; the store page then takes it."""
     member = _member_or_login(request, "/certificates")
     runtime = _runtime(request)
-    with _on_error_show(_certificates_page, request, member, default_field="renew", error_serial=serial):
+    with on_error_show(_certificates_page, request, member, default_field="renew", error_serial=serial):
         application_id = _open_application(request, member, "renew", target_serial=serial)
         collection = runtime.lifecycle.verify(application_id, [], actor=member.actor, member_id=member.member_id)
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
@@ -571,7 +526,7 @@ async def register_elsewhere(request: Request) -> Response:
     at the institution this session belongs to; the identity proof follows on the verify page."""
     member = _member_or_login(request, "/certificates")
     form = await _form(request)
-    with _on_error_show(_certificates_page, request, member, default_field="serial", form=form):
+    with on_error_show(_certificates_page, request, member, default_field="serial", form=form):
         application_id = _open_application(request, member, "register", target_serial=form.get("serial", ""))
     return _with_application(redirect("/manage/verify"), application_id)
 
@@ -606,7 +561,7 @@ def transfer_order(form: dict[str, str]) -> bytes:
 async def sign(request: Request) -> Response:
     member = _member_or_login(request, "/sign")
     form = await _form(request)
-    with _on_error_show(_sign_page, request, member, default_field="pin", form=_keep(form, "pin")):
+    with on_error_show(_sign_page, request, member, default_field="pin", form=_keep(form, "pin")):
         if form.get("kind") == "document":
             content = form.get("document", "").encode()
             if not content or len(content) > 64 * 1024:

@@ -3,16 +3,24 @@
 Templates get ``t`` (the catalogue for the page's language), ``lang``, the CSRF token the
 security middleware issued, whether the service runs in demo mode, and the language-switch link.
 The language comes from ``?lang=ko|en`` (remembered in a cookie), then the cookie, then Korean.
+
+Page routers (the holder's pages, the institution console) answer a domain error the same way:
+the handler runs its service call inside ``on_error_show``, which renders the page again with
+the message in place; ``PageAnswer`` carries that response (or a login redirect) out of the handler
+and ``PageRoute`` sends it.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from fincert.errors import FincertError
@@ -77,3 +85,46 @@ def redirect(url: str) -> RedirectResponse:
 def form_error(request: Request, error: FincertError, *, default_field: str = "_form") -> dict[str, str]:
     """``{field: message}`` for one domain error, in the page's language."""
     return {error.field or default_field: error_text(error, page_language(request), subject=default_field)}
+
+
+class PageAnswer(Exception):
+    """Raised inside a page handler to answer with ``response`` instead: the login redirect, or
+    the form shown again after a domain error. ``PageRoute`` sends it."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class PageRoute(APIRoute):
+    """A page route: a handler that raises ``PageAnswer`` is answered with its response."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answering(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PageAnswer as answer:
+                return answer.response
+
+        return answering
+
+
+def page_again(error: FincertError, page: Callable[..., Response], request: Request, *args: Any,
+                default_field: str = "_form", errors_as: str = "errors", **kept: Any) -> Response:
+    """``page(request, *args)`` again after ``error``: with its status, and its message in the
+    page's language under ``errors_as``, next to its field (``default_field`` when it names none).
+    ``kept`` is what the page shows again: what was typed, never a secret."""
+    errors = form_error(request, error, default_field=default_field)
+    return page(request, *args, status=error.http_status, **{errors_as: errors}, **kept)
+
+
+@contextlib.contextmanager
+def on_error_show(page: Callable[..., Response], request: Request, *args: Any, **again: Any) -> Iterator[None]:
+    """Run the block's domain step; on a FincertError the handler answers with ``page`` again
+    (``page_again``, which takes ``again``)."""
+    try:
+        yield
+    except FincertError as error:
+        raise PageAnswer(page_again(error, page, request, *args, **again)) from error
