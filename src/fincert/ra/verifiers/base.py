@@ -19,8 +19,12 @@ updated failure counter, and a counter that is not stored is a lock that never c
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+import functools
+import hmac
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from fincert.errors import FincertError, Locked, VerificationFailed
 
@@ -141,3 +145,115 @@ def require_aware(now: dt.datetime) -> dt.datetime:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now
+
+
+def challenge_matches(expected: str, given: Any) -> bool:
+    """Whether ``given`` (the challenge id the client sent back, None when it sent none) names
+    the pending challenge ``expected``; compared in constant time."""
+    return given is not None and hmac.compare_digest(expected.encode(), str(given).encode())
+
+
+# -- credentials the holder keeps: the failure counter and the lock -------------------------------
+
+
+class LockableState(Protocol):
+    """The state of a credential that locks: consecutive wrong answers, and whether they locked it."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # a (frozen) dataclass, for ``replace``
+
+    @property
+    def failures(self) -> int: ...
+
+    @property
+    def locked(self) -> bool: ...
+
+
+L = TypeVar("L", bound=LockableState)
+
+
+class LockingVerifier(Generic[L]):
+    """What the verifiers of a credential the holder keeps (security card, OTP token, WebAuthn
+    authenticator) share: a locked credential is refused before anything else is looked at;
+    each wrong answer counts (``count_failure``) and the ``max_failures``-th locks it until the
+    institution resets it; a right answer clears the count.
+
+    A subclass sets ``method`` and ``max_failures`` and states only its own proof in
+    ``_challenge`` and ``_verify``, which are called with an aware ``now`` on an unlocked state.
+    ``_verify`` ends with ``_accept`` or ``_fail``; what is not an answer to a challenge at all
+    (an unknown or expired challenge, a replayed code) it refuses without ``_fail``, uncounted.
+    """
+
+    method: str
+    max_failures: int
+
+    def challenge(self, state: L, now: dt.datetime) -> tuple[Challenge, L]:
+        require_aware(now)
+        if state.locked:
+            raise locked_error()
+        return self._challenge(state, now)
+
+    def verify(
+        self, state: L, challenge_id: str | None, response: Any, now: dt.datetime
+    ) -> VerificationOutcome[L]:
+        require_aware(now)
+        if state.locked:
+            return VerificationOutcome(state, failure=locked_error())
+        return self._verify(state, challenge_id, response, now)
+
+    def _challenge(self, state: L, now: dt.datetime) -> tuple[Challenge, L]:
+        raise NotImplementedError
+
+    def _verify(
+        self, state: L, challenge_id: str | None, response: Any, now: dt.datetime
+    ) -> VerificationOutcome[L]:
+        raise NotImplementedError
+
+    def _fail(self, state: L, detail: str) -> VerificationOutcome[L]:
+        """A wrong answer: ``state`` with one more failure (locked on the last one allowed)."""
+        failures, locked, error = count_failure(state.failures, self.max_failures, detail)
+        return VerificationOutcome(replace(state, failures=failures, locked=locked), failure=error)
+
+    def _accept(
+        self, state: L, now: dt.datetime, credential_id: str, **details: Any
+    ) -> VerificationOutcome[L]:
+        """A right answer: ``state`` with the count cleared, and the evidence of this method."""
+        evidence = make_evidence(self.method, now, credential_id=credential_id, **details)
+        return VerificationOutcome(replace(state, failures=0), evidence=evidence)
+
+
+# -- stored records: pending challenges, registered authenticators --------------------------------
+
+R = TypeVar("R")
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    """A record dataclass (a pending challenge, a registered authenticator) as JSON: every field
+    by name, in declaration order, datetimes as ISO 8601."""
+    return {f.name: _to_json(getattr(record, f.name)) for f in fields(record)}
+
+
+def _to_json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def record_from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
+    """The record ``record_to_dict`` wrote: ``int`` and ``datetime`` fields are converted back,
+    the others taken as stored; a field missing from ``data`` takes its default, and one
+    without a default is a KeyError (corrupt storage)."""
+    types = _field_types(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in data and (f.default is not MISSING or f.default_factory is not MISSING):
+            continue
+        value = data[f.name]
+        if types[f.name] is int:
+            value = int(value)
+        elif types[f.name] is dt.datetime:
+            value = dt.datetime.fromisoformat(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)

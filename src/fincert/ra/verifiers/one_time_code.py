@@ -24,7 +24,10 @@ from fincert.ra.verifiers.base import (
     Challenge,
     Enrollment,
     VerificationOutcome,
+    challenge_matches,
     make_evidence,
+    record_from_dict,
+    record_to_dict,
     require_aware,
 )
 
@@ -130,32 +133,13 @@ class OneTimeCodeState:
     pending: PendingCode | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        pending = None
-        if self.pending is not None:
-            p = self.pending
-            pending = {
-                "challenge_id": p.challenge_id,
-                "salt": p.salt,
-                "code_mac": p.code_mac,
-                "sent_at": p.sent_at.isoformat(),
-                "expires_at": p.expires_at.isoformat(),
-                "tries": p.tries,
-            }
+        pending = None if self.pending is None else record_to_dict(self.pending)
         return {"channel": self.channel, "destination": self.destination, "pending": pending}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OneTimeCodeState:
         raw = data.get("pending")
-        pending = None
-        if raw is not None:
-            pending = PendingCode(
-                challenge_id=raw["challenge_id"],
-                salt=raw["salt"],
-                code_mac=raw["code_mac"],
-                sent_at=dt.datetime.fromisoformat(raw["sent_at"]),
-                expires_at=dt.datetime.fromisoformat(raw["expires_at"]),
-                tries=int(raw.get("tries", 0)),
-            )
+        pending = None if raw is None else record_from_dict(PendingCode, raw)
         return cls(channel=data["channel"], destination=data["destination"], pending=pending)
 
 
@@ -245,9 +229,7 @@ class OneTimeCodeVerifier:
     ) -> VerificationOutcome[OneTimeCodeState]:
         require_aware(now)
         pending = state.pending
-        if pending is None or challenge_id is None or not hmac.compare_digest(
-            pending.challenge_id.encode(), str(challenge_id).encode()
-        ):
+        if pending is None or not challenge_matches(pending.challenge_id, challenge_id):
             return VerificationOutcome(state, failure=VerificationFailed("no such code was sent; request a new one"))
         if now >= pending.expires_at:
             return VerificationOutcome(

@@ -17,15 +17,7 @@ from typing import Any
 import pyotp
 
 from fincert.errors import InvalidInput, VerificationFailed
-from fincert.ra.verifiers.base import (
-    Challenge,
-    Enrollment,
-    VerificationOutcome,
-    count_failure,
-    locked_error,
-    make_evidence,
-    require_aware,
-)
+from fincert.ra.verifiers.base import Challenge, Enrollment, LockingVerifier, VerificationOutcome
 
 __all__ = ["OtpState", "OtpVerifier"]
 
@@ -58,7 +50,7 @@ class OtpState:
         )
 
 
-class OtpVerifier:
+class OtpVerifier(LockingVerifier[OtpState]):
     method = "otp"
 
     def __init__(
@@ -100,21 +92,15 @@ class OtpVerifier:
             handout={"secret": seed, "provisioning_uri": uri, "token_id": token_id},
         )
 
-    def challenge(self, state: OtpState, now: dt.datetime) -> tuple[Challenge, OtpState]:
+    def _challenge(self, state: OtpState, now: dt.datetime) -> tuple[Challenge, OtpState]:
         """TOTP needs no server challenge; this only tells the client what to ask for."""
-        require_aware(now)
-        if state.locked:
-            raise locked_error()
         prompt = {"digits": self.digits, "token_id": state.token_id}
         return Challenge(method=self.method, challenge_id="", prompt=prompt, expires_at=None), state
 
-    def verify(
+    def _verify(
         self, state: OtpState, challenge_id: str | None, response: Any, now: dt.datetime
     ) -> VerificationOutcome[OtpState]:
         """``response`` is the code typed; ``challenge_id`` is ignored (TOTP is time-based)."""
-        require_aware(now)
-        if state.locked:
-            return VerificationOutcome(state, failure=locked_error())
         code = response.strip() if isinstance(response, str) else ""
         current = int(now.timestamp()) // self.period
         totp = self._totp(state.secret)
@@ -131,7 +117,5 @@ class OtpVerifier:
                 state, failure=VerificationFailed("this OTP code was already used; wait for the next one")
             )
         if matched is not None:
-            evidence = make_evidence(self.method, now, credential_id=state.token_id)
-            return VerificationOutcome(replace(state, last_step=matched, failures=0), evidence=evidence)
-        failures, locked, error = count_failure(state.failures, self.max_failures, "OTP code is wrong")
-        return VerificationOutcome(replace(state, failures=failures, locked=locked), failure=error)
+            return self._accept(replace(state, last_step=matched), now, state.token_id)
+        return self._fail(state, "OTP code is wrong")

@@ -17,11 +17,11 @@ from fincert.errors import InvalidInput, VerificationFailed
 from fincert.ra.verifiers.base import (
     Challenge,
     Enrollment,
+    LockingVerifier,
     VerificationOutcome,
-    count_failure,
-    locked_error,
-    make_evidence,
-    require_aware,
+    challenge_matches,
+    record_from_dict,
+    record_to_dict,
 )
 
 __all__ = ["CELL_COUNT", "PendingCardChallenge", "SecurityCardState", "SecurityCardVerifier"]
@@ -52,20 +52,12 @@ class SecurityCardState:
     pending: PendingCardChallenge | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        pending = None
-        if self.pending is not None:
-            pending = {
-                "challenge_id": self.pending.challenge_id,
-                "first_cell": self.pending.first_cell,
-                "second_cell": self.pending.second_cell,
-                "expires_at": self.pending.expires_at.isoformat(),
-            }
         return {
             "serial": self.serial,
             "cells": list(self.cells),
             "failures": self.failures,
             "locked": self.locked,
-            "pending": pending,
+            "pending": None if self.pending is None else record_to_dict(self.pending),
         }
 
     @classmethod
@@ -75,14 +67,7 @@ class SecurityCardState:
             # Corrupt storage, not the holder's input: a plain error, answered as a 500.
             raise ValueError("stored security card is malformed")
         raw = data.get("pending")
-        pending = None
-        if raw is not None:
-            pending = PendingCardChallenge(
-                challenge_id=raw["challenge_id"],
-                first_cell=int(raw["first_cell"]),
-                second_cell=int(raw["second_cell"]),
-                expires_at=dt.datetime.fromisoformat(raw["expires_at"]),
-            )
+        pending = None if raw is None else record_from_dict(PendingCardChallenge, raw)
         return cls(
             serial=data["serial"],
             cells=cells,
@@ -92,7 +77,7 @@ class SecurityCardState:
         )
 
 
-class SecurityCardVerifier:
+class SecurityCardVerifier(LockingVerifier[SecurityCardState]):
     method = "security-card"
 
     def __init__(
@@ -111,12 +96,9 @@ class SecurityCardVerifier:
         handout = {"serial": serial, "cells": {cell_label(i): c for i, c in enumerate(cells)}}
         return Enrollment(state=state, handout=handout)
 
-    def challenge(
+    def _challenge(
         self, state: SecurityCardState, now: dt.datetime
     ) -> tuple[Challenge, SecurityCardState]:
-        require_aware(now)
-        if state.locked:
-            raise locked_error()
         if state.pending is not None:
             # The same two cells are asked again until an answer is attempted: otherwise an
             # attacker who knows a few cells (a photo of part of the card) could request fresh
@@ -145,17 +127,12 @@ class SecurityCardVerifier:
         )
         return challenge, replace(state, pending=pending)
 
-    def verify(
+    def _verify(
         self, state: SecurityCardState, challenge_id: str | None, response: Any, now: dt.datetime
     ) -> VerificationOutcome[SecurityCardState]:
         """``response`` is the four digits typed: two from the first cell, two from the second."""
-        require_aware(now)
-        if state.locked:
-            return VerificationOutcome(state, failure=locked_error())
         pending = state.pending
-        if pending is None or challenge_id is None or not hmac.compare_digest(
-            pending.challenge_id.encode(), str(challenge_id).encode()
-        ):
+        if pending is None or not challenge_matches(pending.challenge_id, challenge_id):
             # Not a guess at the card, so not counted; the cells stay pinned (see challenge).
             return VerificationOutcome(
                 state, failure=VerificationFailed("no such security card challenge; request a new one")
@@ -170,9 +147,5 @@ class SecurityCardVerifier:
         # Any attempt consumes the challenge: a challenge is answered at most once.
         consumed = replace(state, pending=None)
         if hmac.compare_digest(expected, given):
-            evidence = make_evidence(self.method, now, credential_id=state.serial)
-            return VerificationOutcome(replace(consumed, failures=0), evidence=evidence)
-        failures, locked, error = count_failure(
-            state.failures, self.max_failures, "security card answer is wrong"
-        )
-        return VerificationOutcome(replace(consumed, failures=failures, locked=locked), failure=error)
+            return self._accept(consumed, now, state.serial)
+        return self._fail(consumed, "security card answer is wrong")

@@ -11,7 +11,6 @@ counters), but the state is still the holder's data.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import secrets
 from dataclasses import dataclass, replace
@@ -33,10 +32,11 @@ from fincert.errors import InvalidInput, VerificationFailed
 from fincert.ra.verifiers.base import (
     Challenge,
     Enrollment,
+    LockingVerifier,
     VerificationOutcome,
-    count_failure,
-    locked_error,
-    make_evidence,
+    challenge_matches,
+    record_from_dict,
+    record_to_dict,
     require_aware,
 )
 
@@ -76,27 +76,10 @@ class WebAuthnState:
     locked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        pending = None
-        if self.pending is not None:
-            p = self.pending
-            pending = {
-                "challenge_id": p.challenge_id,
-                "ceremony": p.ceremony,
-                "challenge": p.challenge,
-                "expires_at": p.expires_at.isoformat(),
-            }
         return {
             "user_handle": self.user_handle,
-            "credentials": [
-                {
-                    "credential_id": c.credential_id,
-                    "public_key": c.public_key,
-                    "sign_count": c.sign_count,
-                    "registered_at": c.registered_at.isoformat(),
-                }
-                for c in self.credentials
-            ],
-            "pending": pending,
+            "credentials": [record_to_dict(c) for c in self.credentials],
+            "pending": None if self.pending is None else record_to_dict(self.pending),
             "failures": self.failures,
             "locked": self.locked,
         }
@@ -104,25 +87,10 @@ class WebAuthnState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebAuthnState:
         raw = data.get("pending")
-        pending = None
-        if raw is not None:
-            pending = PendingCeremony(
-                challenge_id=raw["challenge_id"],
-                ceremony=raw["ceremony"],
-                challenge=raw["challenge"],
-                expires_at=dt.datetime.fromisoformat(raw["expires_at"]),
-            )
+        pending = None if raw is None else record_from_dict(PendingCeremony, raw)
         return cls(
             user_handle=data["user_handle"],
-            credentials=tuple(
-                WebAuthnCredential(
-                    credential_id=c["credential_id"],
-                    public_key=c["public_key"],
-                    sign_count=int(c["sign_count"]),
-                    registered_at=dt.datetime.fromisoformat(c["registered_at"]),
-                )
-                for c in data.get("credentials", ())
-            ),
+            credentials=tuple(record_from_dict(WebAuthnCredential, c) for c in data.get("credentials", ())),
             pending=pending,
             failures=int(data.get("failures", 0)),
             locked=bool(data.get("locked", False)),
@@ -141,7 +109,7 @@ def _credential_id_of(response: Any) -> str | None:
     return None
 
 
-class WebAuthnVerifier:
+class WebAuthnVerifier(LockingVerifier[WebAuthnState]):
     method = "webauthn"
 
     def __init__(
@@ -235,11 +203,8 @@ class WebAuthnVerifier:
 
     # -- authentication -------------------------------------------------------------------------
 
-    def challenge(self, state: WebAuthnState, now: dt.datetime) -> tuple[Challenge, WebAuthnState]:
+    def _challenge(self, state: WebAuthnState, now: dt.datetime) -> tuple[Challenge, WebAuthnState]:
         """Options for ``navigator.credentials.get()``; ``challenge.prompt`` is their JSON."""
-        require_aware(now)
-        if state.locked:
-            raise locked_error()
         if not state.credentials:
             raise VerificationFailed("no authenticator is registered")
         options = py_webauthn.generate_authentication_options(
@@ -253,13 +218,10 @@ class WebAuthnVerifier:
         )
         return self._issue(state, "authentication", options.challenge, options_to_json_dict(options), now)
 
-    def verify(
+    def _verify(
         self, state: WebAuthnState, challenge_id: str | None, response: Any, now: dt.datetime
     ) -> VerificationOutcome[WebAuthnState]:
         """``response`` is the ``navigator.credentials.get()`` result as JSON (str or dict)."""
-        require_aware(now)
-        if state.locked:
-            return VerificationOutcome(state, failure=locked_error())
         try:
             pending = self._take_pending(state, challenge_id, "authentication", now)
         except VerificationFailed as error:
@@ -294,10 +256,10 @@ class WebAuthnVerifier:
 
         updated = replace(credential, sign_count=new_count)
         credentials = tuple(updated if c is credential else c for c in state.credentials)
-        evidence = make_evidence(
-            self.method, now, credential_id=credential.credential_id, user_verified=True, sign_count=new_count
+        return self._accept(
+            replace(consumed, credentials=credentials), now, credential.credential_id,
+            user_verified=True, sign_count=new_count,
         )
-        return VerificationOutcome(replace(consumed, credentials=credentials, failures=0), evidence=evidence)
 
     # -- shared ---------------------------------------------------------------------------------
 
@@ -327,14 +289,9 @@ class WebAuthnVerifier:
         if (
             pending is None
             or pending.ceremony != ceremony
-            or challenge_id is None
-            or not hmac.compare_digest(pending.challenge_id.encode(), str(challenge_id).encode())
+            or not challenge_matches(pending.challenge_id, challenge_id)
         ):
             raise VerificationFailed("no such WebAuthn challenge; start again")
         if now >= pending.expires_at:
             raise VerificationFailed("the WebAuthn challenge expired; start again")
         return pending
-
-    def _fail(self, state: WebAuthnState, detail: str) -> VerificationOutcome[WebAuthnState]:
-        failures, locked, error = count_failure(state.failures, self.max_failures, detail)
-        return VerificationOutcome(replace(state, failures=failures, locked=locked), failure=error)
