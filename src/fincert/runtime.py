@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fincert.ra.lifecycle import CertificateLifecycle
     from fincert.ra.registrar import Registrar
     from fincert.sign.service import ElectronicSignatures, TimeStampService
+    from fincert.va.service import ValidationAuthority
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Runtime:
         )
 
     @functools.cached_property
-    def va(self) -> "ValidationAuthority":
+    def va(self) -> ValidationAuthority:
         """The OCSP responder and CRL publisher; building it subscribes them to revocations."""
         from fincert.va.service import ValidationAuthority
 
