@@ -25,7 +25,7 @@ PUBLIC = {
     ("POST", "/api/v1/rp/challenge"),
     ("POST", "/api/v1/rp/login"),
     ("POST", "/api/v1/rp/transfer"),
-    ("GET", "/api/v1/rp/evidence/{evidence_id}"),
+    ("GET", "/api/v1/rp/evidence/{reference}"),  # a random reference, handed out with the order
 }
 
 

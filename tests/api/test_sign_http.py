@@ -133,8 +133,13 @@ def test_bank_login_and_transfer_flow(client, runtime, signer):
     record = accepted.json()
     assert record["order"]["amount"] == 1000000 and record["timestamp"] is not None
 
-    fetched = client.get(f"/api/v1/rp/evidence/{record['id']}")
+    fetched = client.get(f"/api/v1/rp/evidence/{record['reference']}")
     assert fetched.status_code == 200 and fetched.json() == record
     assert base64.b64decode(fetched.json()["signature"]) == stamped.signature_der
+    # Only the random reference opens a record: the sequential id does not, so one receipt
+    # does not let anyone walk the other customers' orders.
+    assert len(record["reference"]) >= 22
+    assert client.get(f"/api/v1/rp/evidence/{record['id']}").status_code == 404
     assert client.get("/api/v1/rp/evidence/999999").status_code == 404
+    assert client.get("/api/v1/rp/evidence/" + "x" * 65).status_code == 422
     assert client.post("/api/v1/rp/login", json={"challenge_id": "x"}).status_code == 422

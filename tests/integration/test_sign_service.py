@@ -345,7 +345,7 @@ def test_transfer_order_is_kept_as_evidence_with_audit(runtime, holder_key, rand
     attached = signing.sign(order, key, attached=True, tsa="local")
     record = bank.accept_transfer(None, attached.signature_der)
     assert record.content == order and record.timestamp == attached.timestamp
-    again = bank.evidence(record.id).as_json()
+    again = bank.evidence(record.reference).as_json()
     assert again["order"]["amount"] == 50000 and again["verification"]["valid"] is True
     with runtime.db.reader() as session:
         assert session.get(SignatureEvidence, record.id).signature_der == attached.signature_der
@@ -353,7 +353,9 @@ def test_transfer_order_is_kept_as_evidence_with_audit(runtime, holder_key, rand
         assert last.action == "rp.transfer-accepted" and last.subject_id == str(record.id)
         assert audit.verify(session).ok
     with pytest.raises(NotFound):
-        bank.evidence(record.id + 1000)
+        bank.evidence(str(record.id))  # the sequential id opens nothing
+    with pytest.raises(NotFound):
+        bank.evidence(record.reference[:-1])
 
 
 def test_tsa_token_answers_a_request_built_elsewhere(runtime):

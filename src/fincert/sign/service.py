@@ -734,6 +734,8 @@ class Challenge:
 @dataclass(frozen=True)
 class EvidenceRecord:
     id: int
+    #: Random: what the record is fetched by (``RelyingParty.evidence``).
+    reference: str
     kind: str
     signer: str
     signer_serial: str
@@ -750,6 +752,7 @@ class EvidenceRecord:
             order = None
         return {
             "id": self.id,
+            "reference": self.reference,
             "kind": self.kind,
             "signer": self.signer,
             "signer_serial": self.signer_serial,
@@ -844,6 +847,7 @@ class RelyingParty:
         report_json = verification.as_json()
         with self._db.transaction() as session:
             row = SignatureEvidence(
+                reference=secrets.token_urlsafe(16),
                 kind="transfer",
                 signer_subject=report.signer_subject,
                 signer_serial=report.signer_serial_hex,
@@ -866,11 +870,18 @@ class RelyingParty:
             )
             return _evidence(row)
 
-    def evidence(self, evidence_id: int) -> EvidenceRecord:
+    def evidence(self, reference: str) -> EvidenceRecord:
+        """The evidence record with this reference (handed out when the order was accepted).
+
+        Records are fetched by their random reference, never by the sequential id, so knowing
+        one receipt does not reveal other customers' orders.
+        """
         with self._db.reader() as session:
-            row = session.get(SignatureEvidence, evidence_id)
+            row = session.execute(
+                select(SignatureEvidence).where(SignatureEvidence.reference == str(reference))
+            ).scalar_one_or_none()
             if row is None:
-                raise NotFound(f"no evidence record {evidence_id}")
+                raise NotFound("no evidence record with this reference")
             return _evidence(row)
 
 
@@ -882,6 +893,7 @@ def _challenge_open(row: RelyingPartyChallenge, now: dt.datetime) -> bool:
 def _evidence(row: SignatureEvidence) -> EvidenceRecord:
     return EvidenceRecord(
         id=row.id,
+        reference=row.reference,
         kind=row.kind,
         signer=row.signer_subject,
         signer_serial=row.signer_serial,

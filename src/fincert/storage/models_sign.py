@@ -44,6 +44,9 @@ class SignatureEvidence(Base):
     __tablename__ = "signature_evidence"
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    #: What the record is fetched by: random and unguessable (the sequential id would let anyone
+    #: walk every customer's orders).
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)  # transfer
     signer_subject: Mapped[str] = mapped_column(String(512))
     signer_serial: Mapped[str] = mapped_column(String(64), index=True)

@@ -7,9 +7,9 @@ signature time-stamp and post it; the bank verifies it and keeps it as an eviden
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -71,6 +71,9 @@ async def transfer(body: TransferRequest, request: Request) -> dict[str, Any]:
     return record.as_json()
 
 
-@router.get("/evidence/{evidence_id}", summary="An accepted order with its signature, time-stamp and report")
-def evidence(evidence_id: int, request: Request) -> dict[str, Any]:
-    return _rp(request).evidence(evidence_id).as_json()
+@router.get("/evidence/{reference}", summary="An accepted order with its signature, time-stamp and report")
+def evidence(
+    request: Request,
+    reference: Annotated[str, Path(max_length=64, description="The random reference the transfer's answer gave.")],
+) -> dict[str, Any]:
+    return _rp(request).evidence(reference).as_json()
