@@ -255,6 +255,19 @@ def test_crl_entries_carry_each_stored_serial_and_revocation_second(runtime):
         assert reasons == ([] if reason is None else [x509.ReasonFlags[{"keyCompromise": "key_compromise", "superseded": "superseded", "cessationOfOperation": "cessation_of_operation"}[reason]].name])
 
 
+def test_publication_reports_progress_over_the_revoked_certificates(runtime, monkeypatch):
+    """``fincert crl`` draws its progress bar from these calls: rows read so far, of the total."""
+    import fincert.va.publisher as publisher
+
+    monkeypatch.setattr(publisher, "FETCH_ROWS", 2)  # several round trips for five rows
+    for partition in (0, 0, 1, 1, 1):
+        add_revoked_row(runtime, partition)
+    calls: list[tuple[int, int]] = []
+    publication = runtime.va.crl.publish(progress=lambda done, total: calls.append((done, total)))
+    assert publication.revoked == 5
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+
+
 def crl_number(der: bytes) -> int:
     return x509.load_der_x509_crl(der).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Callable
 
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fincert.api.problems import PROBLEM_TYPE_BASE
 
 
-class HttpMiddleware:
+class HttpMiddleware(abc.ABC):
     """A pure-ASGI middleware of HTTP requests: each goes to ``handle``; anything else (lifespan,
     websockets) passes through to the app untouched."""
 
@@ -27,8 +28,9 @@ class HttpMiddleware:
             return
         await self.handle(scope, receive, send)
 
+    @abc.abstractmethod
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Serve one HTTP request (call ``self.app`` to pass it on)."""
 
 
 def on_response_start(send: Send, act: Callable[[Message], None]) -> Send:

@@ -18,6 +18,7 @@ updated failure counter, and a counter that is not stored is a lock that never c
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import functools
 import hmac
@@ -171,7 +172,7 @@ class LockableState(Protocol):
 L = TypeVar("L", bound=LockableState)
 
 
-class LockingVerifier(Generic[L]):
+class LockingVerifier(abc.ABC, Generic[L]):
     """What the verifiers of a credential the holder keeps (security card, OTP token, WebAuthn
     authenticator) share: a locked credential is refused before anything else is looked at;
     each wrong answer counts (``count_failure``) and the ``max_failures``-th locks it until the
@@ -200,13 +201,15 @@ class LockingVerifier(Generic[L]):
             return VerificationOutcome(state, failure=locked_error())
         return self._verify(state, challenge_id, response, now)
 
+    @abc.abstractmethod
     def _challenge(self, state: L, now: dt.datetime) -> tuple[Challenge, L]:
-        raise NotImplementedError
+        """This method's challenge for an unlocked credential."""
 
+    @abc.abstractmethod
     def _verify(
         self, state: L, challenge_id: str | None, response: Any, now: dt.datetime
     ) -> VerificationOutcome[L]:
-        raise NotImplementedError
+        """Judge the response of an unlocked credential: ``_accept``, ``_fail`` or an uncounted refusal."""
 
     def _fail(self, state: L, detail: str) -> VerificationOutcome[L]:
         """A wrong answer: ``state`` with one more failure (locked on the last one allowed)."""
