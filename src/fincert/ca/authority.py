@@ -503,12 +503,10 @@ class CertificateAuthority:
     def _store_many(session: Session, stores: list[_Store]) -> list[None]:
         """Step 4 for a batch: one UPDATE for all certificates, then each one's audit record
         and its caller's ``finalize``, in order."""
-        if len(stores) == 1:
-            store = stores[0]
-            stored = session.execute(_STORE_ISSUED, {"row_id": store.issued.id, "der": store.issued.der, "issued_at": store.now})
-        elif session.get_bind().dialect.name == "postgresql":
-            # One statement over arrays (one fixed text, prepared once); an executemany is a
-            # pipeline of statements on psycopg, which cost more CPU than the rows did.
+        if session.get_bind().dialect.name == "postgresql":
+            # One statement over arrays for one row or many (one fixed text, prepared once);
+            # an executemany is a pipeline of statements on psycopg, which cost more CPU than
+            # the rows did.
             stored = session.execute(
                 _STORE_ISSUED_ARRAYS,
                 {
@@ -518,9 +516,8 @@ class CertificateAuthority:
                 },
             )
         else:
-            stored = session.execute(
-                _STORE_ISSUED, [{"row_id": s.issued.id, "der": s.issued.der, "issued_at": s.now} for s in stores]
-            )
+            values = [{"row_id": s.issued.id, "der": s.issued.der, "issued_at": s.now} for s in stores]
+            stored = session.execute(_STORE_ISSUED, values[0] if len(values) == 1 else values)
         if stored.rowcount != len(stores):  # replayed one by one, the culprit gets this error
             serials = ", ".join(s.issued.serial for s in stores)
             raise Conflict(f"serial {serials} is no longer reserved for this issuance")
@@ -754,7 +751,7 @@ _STORE_ISSUED = (
     .where(_certificates.c.id == bindparam("row_id"), _certificates.c.status == "reserved")
     .values(der=bindparam("der"), status="issued", issued_at=bindparam("issued_at"))
 )
-#: PostgreSQL, a batch: ``_STORE_ISSUED`` for every row of three parallel arrays.
+#: PostgreSQL: ``_STORE_ISSUED`` for every row of three parallel arrays (a batch, or one row).
 _STORE_ISSUED_ARRAYS = text(
     f"UPDATE {_certificates.name} AS c SET der = v.der, status = 'issued', issued_at = v.issued_at "
     "FROM unnest(CAST(:row_ids AS bigint[]), CAST(:ders AS bytea[]), CAST(:issued_ats AS timestamptz[])) AS v(id, der, issued_at) "

@@ -131,16 +131,12 @@ def seal(session: Session) -> None:
         record = {**values, "seq": seq, "prev_hash": prev_hash}
         prev_hash = hashlib.sha256(_canonical_fields(**record)).hexdigest()
         rows.append({**record, "hash": prev_hash})
-    if len(rows) == 1 and session.get_bind().dialect.name == "postgresql":
-        # The record and the head's move in one statement: one round trip less per change.
-        session.execute(_WRITE_ONE_AND_MOVE_HEAD, {**{f"r_{k}": v for k, v in rows[0].items()}, "new_seq": seq, "new_hash": prev_hash})
-        return
     if session.get_bind().dialect.name == "postgresql":
-        # Several records (a group commit's batch): all of them and the head's move in one
-        # statement over arrays, one fixed text psycopg prepares once (an executemany is a
-        # pipeline of statements on psycopg, which cost more CPU here than the rows did).
+        # The records (one, or a group commit's batch) and the head's move in one statement
+        # over arrays: one round trip, one fixed text psycopg prepares once (an executemany is
+        # a pipeline of statements on psycopg, which cost more CPU here than the rows did).
         arrays: dict[str, Any] = {name: [row[name] for row in rows] for name in _RECORD_COLUMNS}
-        session.execute(_WRITE_MANY_AND_MOVE_HEAD, {**arrays, "new_seq": seq, "new_hash": prev_hash})
+        session.execute(_WRITE_AND_MOVE_HEAD, {**arrays, "new_seq": seq, "new_hash": prev_hash})
         return
     session.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)
     session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
@@ -152,16 +148,12 @@ _LOCK_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_u
 _INSERT_RECORD = insert(AuditRecord.__table__)
 _MOVE_HEAD = update(_head).where(_head.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 _RECORD_COLUMNS = ("seq", "occurred_at", "actor", "action", "subject_type", "subject_id", "institution_id", "details_json", "prev_hash", "hash")
-#: PostgreSQL: WITH written AS (INSERT INTO audit_log ...) UPDATE audit_head ... (built once).
-_WRITE_ONE_AND_MOVE_HEAD = _MOVE_HEAD.add_cte(
-    insert(AuditRecord.__table__).values({name: bindparam(f"r_{name}") for name in _RECORD_COLUMNS}).cte("written")
-)
 _RECORD_ARRAY_TYPES = {
     "seq": "bigint[]", "occurred_at": "timestamptz[]", "actor": "text[]", "action": "text[]", "subject_type": "text[]",
     "subject_id": "text[]", "institution_id": "bigint[]", "details_json": "text[]", "prev_hash": "text[]", "hash": "text[]",
 }
 #: PostgreSQL: WITH written AS (INSERT INTO audit_log ... SELECT FROM unnest(arrays)) UPDATE audit_head ...
-_WRITE_MANY_AND_MOVE_HEAD = text(
+_WRITE_AND_MOVE_HEAD = text(
     f"WITH written AS (INSERT INTO {AuditRecord.__tablename__} ({', '.join(_RECORD_COLUMNS)}) "
     f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {_RECORD_ARRAY_TYPES[name]})' for name in _RECORD_COLUMNS)})) "
     f"UPDATE {AuditHead.__tablename__} SET seq = :new_seq, hash = :new_hash WHERE id = 1"

@@ -141,7 +141,7 @@ def backend_signing_key(keys: KeyBackend, label: str) -> rsa.RSAPrivateKey | ec.
     return _BackendEcKey(keys, label)  # type: ignore[return-value]
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _EncodedPartition:
     """One partition's revoked entries, encoded back to back, and how many there are."""
 
