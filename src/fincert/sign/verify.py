@@ -397,14 +397,7 @@ async def _full_verify(
 
     try:
         # Inside the try: building the context parses the embedded certificates' names.
-        context = ValidationContext(
-            trust_roots=roots,
-            other_certs=embedded,
-            moment=judged_at,
-            allow_fetching=False,
-            # Status comes from our RevocationSource below, not from certvalidator's fetchers.
-            revocation_mode="soft-fail",
-        )
+        context = _offline_context(roots, embedded, judged_at)
         status: SignatureStatus = await async_validate_cms_signature(
             signed_data,
             raw_digest=raw_digest,
@@ -481,6 +474,14 @@ async def _full_verify(
 _UNDECODABLE = (ValueError, AttributeError, KeyError, IndexError, TypeError, x509.InvalidVersion)
 
 _SIGNER_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False)
+
+
+def _offline_context(roots: Any, others: Any, moment: datetime) -> ValidationContext:
+    """A certvalidator context that never fetches: status comes from our own revocation source
+    (the VA's pre-signed responses), not from certvalidator's fetchers."""
+    return ValidationContext(
+        trust_roots=roots, other_certs=others, moment=moment, allow_fetching=False, revocation_mode="soft-fail"
+    )
 
 
 def _roots_key(roots: list[x509.Certificate]) -> frozenset[bytes]:
@@ -1000,13 +1001,7 @@ async def _check_timestamp(
     report: TimestampReport | None = None
     for token in tokens:
         try:
-            context = ValidationContext(
-                trust_roots=tsa_roots,
-                other_certs=embedded,
-                moment=check_time,
-                allow_fetching=False,
-                revocation_mode="soft-fail",
-            )
+            context = _offline_context(tsa_roots, embedded, check_time)
             kwargs = await validate_tst_signed_data(
                 token, context, lambda alg: _digest(alg, signature_value)
             )
