@@ -12,6 +12,12 @@ by ``app_factory`` from FINCERT_* variables), on PostgreSQL. Every response must
 certificate. Compared with the raw ``cryptography`` build+sign loop in the same run: the two
 alternate over ROUNDS rounds (this machine's speed drifts by tens of percent within a minute),
 each ratio is taken against its own round's raw rate, and the medians are reported.
+
+A second peer runs in the same rounds: ``bench/stack_floor.py``, the least a persisted issuance
+over this stack can do (uvicorn with the same workers, a FastAPI route on the same path, the same
+bodies; CSR check, build+sign, one INSERT on raw psycopg, nothing else a CA must do). Its rate
+bounds what fincert can reach on these cores, so fincert : floor says how much of the stack's
+ceiling the CA's own work leaves.
 """
 
 from __future__ import annotations
@@ -118,18 +124,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(rt, port: int) -> subprocess.Popen:
+def _start_server(rt, port: int, factory: str = "bench.api_issuance:app_factory") -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         FINCERT_HOME=str(rt.settings.home),
         FINCERT_DATABASE_URL=rt.settings.database_url,
+        FINCERT_BENCH_FLOOR_DSN=rt.settings.database_url.replace("postgresql+psycopg://", "postgresql://"),
         FINCERT_CA_PASSPHRASE="bench-passphrase",
         FINCERT_LOG_LEVEL="WARNING",
         PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent), *sys.path]),
     )
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "bench.api_issuance:app_factory", "--factory",
+            sys.executable, "-m", "uvicorn", factory, "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
             "--log-level", "warning", "--no-access-log",
         ],
@@ -207,26 +214,36 @@ def run(report: dict) -> None:
             ).encode()
             for i, (ref, code) in enumerate(collections)
         ]
-        port = _free_port()
+        port, floor_port = _free_port(), _free_port()
         server = _start_server(rt, port)
-        raws, rates, ratios, latencies = [], [], [], []
+        floor = _start_server(rt, floor_port, "bench.stack_floor:make_app")
+        raws, rates, ratios, latencies, floors, floor_ratios = [], [], [], [], [], []
         try:
             warm, bodies = bodies[: CLIENTS * 2], bodies[CLIENTS * 2 :]
             _collect_all(port, warm)  # connection pools, imports, CA key load in each worker
+            _collect_all(floor_port, warm)  # the floor neither knows nor checks the applications
             for round_ in range(ROUNDS):
                 raw = _raw_build_sign_rate(1000)
-                api_rate, round_latencies = _collect_all(port, bodies[round_ * PER_ROUND : (round_ + 1) * PER_ROUND])
+                round_bodies = bodies[round_ * PER_ROUND : (round_ + 1) * PER_ROUND]
+                floor_rate, _ = _collect_all(floor_port, round_bodies)
+                api_rate, round_latencies = _collect_all(port, round_bodies)
                 raws.append(raw)
+                floors.append(floor_rate)
                 rates.append(api_rate)
                 ratios.append(api_rate / raw)
+                floor_ratios.append(api_rate / floor_rate)
                 latencies.extend(round_latencies)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, floor):
+                process.terminate()
+                process.wait(timeout=30)
         latencies.sort()
         section["raw cryptography build+sign (RSA-2048), certificates/s (median of rounds)"] = statistics.median(raws)
         section[f"API collect on PostgreSQL, {CLIENTS} clients, {WORKERS} workers, certificates/s (median of rounds)"] = statistics.median(rates)
         section["API collect, certificates/s per round"] = ", ".join(f"{r:,.0f}" for r in rates)
+        section["stack floor (bench/stack_floor.py), certificates/s (median of rounds)"] = statistics.median(floors)
+        section["stack floor, certificates/s per round"] = ", ".join(f"{r:,.0f}" for r in floors)
+        section["ratio API : stack floor (median of per-round ratios)"] = statistics.median(floor_ratios)
         section["API collect latency p50, ms"] = statistics.median(latencies) * 1000
         section["API collect latency p99, ms"] = latencies[int(len(latencies) * 0.99) - 1] * 1000
         section["ratio API : raw (median of per-round ratios)"] = statistics.median(ratios)
