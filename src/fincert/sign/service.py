@@ -918,7 +918,8 @@ def _encapsulated_content(signature_der: bytes) -> bytes | None:
 def _check_transfer_order(content: bytes) -> None:
     try:
         order = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    # Checked before the signature, so any bytes get here; deep nesting overflows the parser.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("the transfer order is not JSON", field="order") from None
     if not isinstance(order, dict):
         raise InvalidInput("the transfer order must be a JSON object", field="order")

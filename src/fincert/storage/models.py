@@ -37,6 +37,9 @@ def import_all_models() -> None:
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so it stays the rowid alias and autoincrements).
 IdType = BigInteger().with_variant(Integer(), "sqlite")
+#: The largest id either database can hold (both are signed 64-bit); a bigger number cannot
+#: even be bound as a query parameter (the driver raises OverflowError or a DataError).
+MAX_ID = 2**63 - 1
 
 
 class Authority(Base):

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from fincert.api.params import RowId
 from fincert.errors import FincertError, InvalidInput
 from fincert.ra.registrar import OperatorPrincipal
 from fincert.runtime import Runtime
@@ -135,12 +136,12 @@ def _member_page(request: Request, operator: OperatorPrincipal, member_id: int, 
 
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
-def member(member_id: int, request: Request) -> Response:
+def member(member_id: RowId, request: Request) -> Response:
     return _member_page(request, _operator(request), member_id)
 
 
 @router.post("/members/{member_id}/enroll")
-async def enroll(member_id: int, request: Request) -> Response:
+async def enroll(member_id: RowId, request: Request) -> Response:
     operator = _operator(request)
     form = await _form(request)
     with on_error_show(_member_page, request, operator, member_id, default_field="method"):

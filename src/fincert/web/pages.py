@@ -30,6 +30,7 @@ from fincert.api import metrics
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, Unauthorized
 from fincert.ra.registrar import MemberLogin, MemberPrincipal
 from fincert.runtime import Runtime
+from fincert.storage.models import MAX_ID
 from fincert.web import qr
 from fincert.web.rendering import ISSUE_STEPS, REISSUE_STEPS, PageAnswer, PageRoute, on_error_show, page_again, redirect, render
 from fincert.web.sessions import clear_member_cookie, current_member, set_member_cookie
@@ -370,7 +371,11 @@ def _own_application(runtime: Runtime, application_id: int | None, member: Membe
 
 def _application_id(request: Request) -> int | None:
     value = request.cookies.get(APPLICATION_COOKIE, "")
-    return int(value) if value.isdigit() else None
+    # ASCII digits only ("²" is a digit to str.isdigit but not to int()), and no more than the
+    # database can bind: a forged cookie is no application, not a 500.
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+        return None
+    return int(value)
 
 
 @router.post("/{flow}/verify-complete")

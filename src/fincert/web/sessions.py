@@ -92,11 +92,18 @@ def current_operator(request: Request, runtime: Runtime) -> OperatorPrincipal | 
         return None
     try:
         payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        return None
+    # The signature first: nothing a client forged is parsed (a payload of nested brackets
+    # would otherwise reach json.loads).
+    if not hmac.compare_digest(signature.encode(), _sign(runtime, payload).encode()):  # bytes: any characters
+        return None
+    try:
         data = json.loads(payload)
         operator_id, expires = int(data["op"]), int(data["exp"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
-    if not hmac.compare_digest(signature, _sign(runtime, payload)) or expires <= runtime.clock.now().timestamp():
+    if expires <= runtime.clock.now().timestamp():
         return None
     with runtime.db.reader() as session:
         row = session.get(Operator, operator_id)

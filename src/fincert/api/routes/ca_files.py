@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from fincert.api.params import RowId
+
 router = APIRouter(tags=["ca"])
 
 
 @router.get("/ca/{authority_id}.crt", summary="A CA certificate (DER), as named in caIssuers")
-def ca_certificate(authority_id: int, request: Request) -> Response:
+def ca_certificate(authority_id: RowId, request: Request) -> Response:
     der = request.app.state.runtime.ca.authority_certificate(authority_id)
     return Response(der, media_type="application/pkix-cert", headers={"Cache-Control": "public, max-age=86400"})

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
+from fincert.api.params import RowId
 from fincert.errors import InvalidInput
 from fincert.ra.lifecycle import POLICY_PURPOSE, Collection
 
@@ -69,12 +70,12 @@ def open_application(body: ApplicationIn, member: MemberDep, runtime: RuntimeDep
 
 
 @router.get("/me/applications/{application_id}", summary="One of my applications")
-def get_application(application_id: int, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+def get_application(application_id: RowId, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.application(application_id, member_id=member.member_id).as_json()
 
 
 @router.post("/me/applications/{application_id}/verify", summary="Use this session's identity proofs for the application")
-def verify_application(application_id: int, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+def verify_application(application_id: RowId, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
     evidence = runtime.registrar.session_evidence(member)
     result = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)
     if isinstance(result, Collection):
@@ -88,7 +89,7 @@ def verify_application(application_id: int, member: MemberDep, runtime: RuntimeD
 
 
 @router.post("/me/applications/{application_id}/cancel", summary="Cancel my open application")
-def cancel_application(application_id: int, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+def cancel_application(application_id: RowId, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(application_id, actor=member.actor, member_id=member.member_id).as_json()
 
 
@@ -145,5 +146,5 @@ def operator_revoke(code: str, serial: str, body: RevokeIn, operator: OperatorDe
 
 
 @router.post("/institutions/{code}/applications/{application_id}/cancel", summary="Forced cancellation of a pending application")
-def operator_cancel(code: str, application_id: int, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+def operator_cancel(code: str, application_id: RowId, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(application_id, actor=operator.actor, institution_id=operator.institution_id).as_json()

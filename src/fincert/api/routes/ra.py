@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
+from fincert.api.params import OptionalRowIdQuery, RowId
 from fincert.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
@@ -130,12 +131,12 @@ def register_member(code: str, body: MemberIn, operator: OperatorDep, runtime: R
 
 
 @router.get("/institutions/{code}/members/{member_id}", summary="One member (resident number masked)")
-def show_member(code: str, member_id: int, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+def show_member(code: str, member_id: RowId, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.registrar.show_member(member_id, institution_id=operator.institution_id).as_json()
 
 
 @router.post("/institutions/{code}/members/{member_id}/enrollments", summary="Enroll a security card or OTP (shown once)")
-def enroll(code: str, member_id: int, body: EnrollIn, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+def enroll(code: str, member_id: RowId, body: EnrollIn, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.registrar.enroll(member_id, body.method, actor=operator.actor, institution_id=operator.institution_id)
 
 
@@ -145,7 +146,7 @@ def institution_audit(code: str, operator: OperatorDep, runtime: RuntimeDep, lim
 
 
 @router.get("/demo/outbox", summary="Demo mode only: the SMS/e-mail messages 'sent'")
-def demo_outbox(runtime: RuntimeDep, member_id: int | None = None) -> dict[str, Any]:
+def demo_outbox(runtime: RuntimeDep, member_id: OptionalRowIdQuery = None) -> dict[str, Any]:
     if not runtime.settings.demo:
         raise NotFound("the message outbox is shown in demo mode only")
     return {"messages": runtime.registrar.outbox(member_id=member_id)}

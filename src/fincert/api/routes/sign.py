@@ -192,3 +192,6 @@ def parse_json_body(model: type[BaseModel], body: bytes) -> Any:
         raise InvalidInput(f"invalid request field {field or 'body'}: {first.get('msg', 'invalid')}", field=field or None) from None
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8 JSON") from None
+    except RecursionError:
+        # json.loads recurses once per nesting level; a body of nested brackets is malformed input.
+        raise InvalidInput("the body is nested too deeply") from None

@@ -102,7 +102,7 @@ def _credential_id_of(response: Any) -> str | None:
     if isinstance(response, str):
         try:
             response = json.loads(response)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested brackets overflow the parser
             return None
     if isinstance(response, dict) and isinstance(response.get("rawId"), str):
         return str(response["rawId"])
@@ -187,7 +187,9 @@ class WebAuthnVerifier(LockingVerifier[WebAuthnState]):
                 require_user_verification=True,
                 supported_pub_key_algs=_ALGORITHMS,
             )
-        except (WebAuthnException, ValueError, KeyError, TypeError):
+        # py_webauthn parses a str response with json.loads and catches only JSONDecodeError:
+        # a string of nested brackets from the browser side must fail verification, not the server.
+        except (WebAuthnException, ValueError, KeyError, TypeError, RecursionError):
             raise VerificationFailed("the authenticator registration did not verify") from None
         credential_id = bytes_to_base64url(verified.credential_id)
         if any(c.credential_id == credential_id for c in state.credentials):
@@ -244,7 +246,7 @@ class WebAuthnVerifier(LockingVerifier[WebAuthnState]):
                 credential_current_sign_count=0,
                 require_user_verification=True,
             )
-        except (WebAuthnException, ValueError, KeyError, TypeError):
+        except (WebAuthnException, ValueError, KeyError, TypeError, RecursionError):
             return self._fail(consumed, "the authenticator response did not verify")
         if not verified.user_verified:  # pragma: no cover - py_webauthn already refuses this
             return self._fail(consumed, "the authenticator did not verify the user")
