@@ -144,3 +144,20 @@ def test_collect_under_another_content_type_is_a_problem(world):
     response = client.post("/api/v1/certificates/collect", content=body.encode(), headers={"content-type": "text/plain"})
     assert 400 <= response.status_code < 500 and response.headers["content-type"] == PROBLEM
     assert "654321" not in response.text and RRN not in response.text
+
+
+@pytest.mark.parametrize("answer", [{"a": [1]}, [1, 2], 123456, None])
+def test_an_otp_answer_that_is_not_text_is_refused_without_counting_an_attempt(world, runtime, answer):
+    client, tokens = world
+    otp = runtime.registrar.enroll(tokens["member_id"], "otp", actor="op")
+    headers = {"authorization": f"Bearer {tokens['member']}"}
+    challenge = client.post("/api/v1/me/verifications/otp", headers=headers).json()
+    url = f"/api/v1/me/verifications/otp/{challenge['challenge_id']}"
+    response = client.post(url, json={"response": answer}, headers=headers)
+    assert_problem(response, 400)
+    assert response.json()["type"].endswith("/invalid-input")
+    # The next wrong code is the first failure: the malformed answer was not counted.
+    code = pyotp.TOTP(otp["secret"]).at(runtime.clock.now())
+    wrong = client.post(url, json={"response": "000000" if code != "000000" else "111111"}, headers=headers)
+    assert_problem(wrong, 401)
+    assert "(9 attempts left before lock)" in wrong.json()["detail"], wrong.json()

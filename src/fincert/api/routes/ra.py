@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
 from fincert.api.params import OptionalRowIdQuery, RowId
-from fincert.errors import Forbidden, NotFound
+from fincert.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
@@ -95,6 +95,10 @@ def start_verification(method: str, member: MemberDep, runtime: RuntimeDep) -> d
 
 @router.post("/me/verifications/{method}/{challenge_id}", summary="Answer an identity proof")
 def complete_verification(method: str, challenge_id: str, body: VerifyIn, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    if method != "webauthn" and not isinstance(body.response, str):
+        # A code is typed text; anything else is a malformed request, refused before it could
+        # count as a failed attempt against the holder's lockout.
+        raise InvalidInput("the response is the code as a string", field="response")
     evidence = runtime.registrar.complete_verification(
         member.member_id, method, None if challenge_id == NO_CHALLENGE else challenge_id, body.response, actor=member.actor
     )
