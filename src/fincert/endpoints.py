@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fincert.errors import ConfigurationError
+
 
 @dataclass(frozen=True)
 class PublicEndpoints:
@@ -15,7 +17,8 @@ class PublicEndpoints:
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError("FINCERT_PUBLIC_URL must be an http(s) URL")
+            # A typed error: the CLI and the server show it as a configuration problem, not a crash.
+            raise ConfigurationError("FINCERT_PUBLIC_URL must be an http(s) URL")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
     @property

@@ -4,22 +4,120 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from fincert.config import Settings
     from fincert.runtime import Runtime
+
+#: Set while ``init`` (and ``serve``, which initialises when needed) opens the runtime: the only
+#: commands that may create a home. Every other command refuses an uninitialised one.
+creating_home: ContextVar[bool] = ContextVar("fincert_cli_creating_home", default=False)
 
 
 @contextmanager
-def open_cli_runtime() -> Iterator[Runtime]:
+def open_cli_runtime(*, initialising: bool = False) -> Iterator[Runtime]:
     """``with open_cli_runtime() as rt:`` closes ``rt`` however the body ends (return, domain error, typer.Exit, anything).
 
     Errors pass through untouched: ``fincert.cli.main.run`` maps them to one line on stderr and an exit code.
     """
     from fincert.cli import main  # lazily: cli.main imports the command modules while it is being built
 
-    rt = main.runtime()
+    token = creating_home.set(initialising)
+    try:
+        rt = main.runtime()
+    finally:
+        creating_home.reset(token)
     try:
         yield rt
     finally:
         rt.close()
+
+
+def load_settings() -> Settings:
+    """``Settings()`` from the environment, a malformed variable reported by name (never by value:
+    it may be a passphrase or the master key)."""
+    import pydantic
+
+    from fincert.config import Settings
+    from fincert.errors import ConfigurationError
+
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"FINCERT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid setting {problems}") from None
+
+
+def check_home(settings: Settings) -> None:
+    """FINCERT_HOME, when it exists, is a folder (for ``init`` too: "File exists" from mkdir
+    does not say which file)."""
+    from fincert.errors import ConfigurationError
+
+    home = settings.resolved_home
+    if home.exists() and not home.is_dir():
+        raise ConfigurationError(f"FINCERT_HOME {home} is a file, not a folder")
+
+
+def require_initialised(settings: Settings) -> None:
+    """Refuse a home that ``fincert init`` never set up, before anything is written to it.
+
+    Without this every command quietly created the folder, an empty SQLite database and fresh
+    development secrets, then answered as if the deployment existed but was empty. Only the
+    embedded default can be checked without connecting; with FINCERT_DATABASE_URL the commands
+    that need the CA say so themselves.
+    """
+    from fincert.errors import ConfigurationError
+
+    home = settings.resolved_home
+    if settings.database_url is None and not (home / "fincert.db").is_file():
+        raise ConfigurationError("the CA is not initialised: run `fincert init`")  # as the CA says it, word for word
+
+
+def open_configured(settings: Settings) -> Runtime:
+    """``open_runtime`` with the ways a deployment's configuration fails as typed errors.
+
+    The database URL is shown without its password; the driver's reason is its first line only
+    (later lines can quote SQL). TODO(storage/db.py): ``Database`` should raise these itself.
+    """
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    from fincert.errors import ConfigurationError
+    from fincert.runtime import open_runtime
+
+    url = settings.resolved_database_url
+    try:
+        return open_runtime(settings)
+    except (sqlalchemy.exc.ArgumentError, ModuleNotFoundError) as exc:
+        raise ConfigurationError(
+            "FINCERT_DATABASE_URL is not a database URL fincert can use "
+            f"({type(exc).__name__}); expected e.g. postgresql+psycopg://USER@HOST/DB or sqlite:///PATH"
+        ) from None
+    except sqlalchemy.exc.DBAPIError as exc:
+        raise ConfigurationError(f"cannot open the database {_safe_url(url, make_url)}: {_reason(exc, url, make_url)}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot use FINCERT_HOME {settings.resolved_home}: {exc.strerror or exc}") from None
+
+
+def _safe_url(url: str, make_url) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - already failing; never echo a URL we cannot mask
+        return "(FINCERT_DATABASE_URL)"
+
+
+def _reason(exc: BaseException, url: str, make_url) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    reason = lines[0] if lines else type(original).__name__
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    if password:
+        reason = reason.replace(str(password), "***")
+    return reason

@@ -21,19 +21,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from fincert.cli._files import check_output_folder, read_input
+from fincert.cli._params import JsonOpt, MemberIdArg, MemberIdOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
-from fincert.errors import InvalidInput
-from fincert.formats.npki import read_npki_folder, write_npki_folder, write_sign_pri_key
+from fincert.errors import FincertError, InvalidInput
+from fincert.formats.npki import npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
 from fincert.formats.passwords import check_file_password
 from fincert.formats.pkcs12 import write_pkcs12
+from fincert.keys.pin import check_pin, check_pin_form
 from fincert.ra.lifecycle import Collection, IssuedToHolder
 
 if TYPE_CHECKING:
     from fincert.runtime import Runtime
 
 cert_app = typer.Typer(help="Certificates: issue, reissue, renew, revoke, show, list, register.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 OtpOpt = Annotated[str | None, typer.Option("--otp", help="The member's current OTP code.")]
 CardOpt = Annotated[Path | None, typer.Option("--security-card", help="The card JSON printed by `member enroll`.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help="file (PC/USB) or cloud.")]
@@ -57,19 +59,50 @@ def _runtime_with_va() -> Iterator[Runtime]:
         yield rt
 
 
-def _prove_identity(rt, member_id: int, otp: str | None, card: Path | None, *, sms_code: str | None = None, email_code: str | None = None) -> list[dict[str, Any]]:
+_CARD_FILE_ERROR = "the security card file is not the JSON printed by `member enroll`"
+
+
+def _load_card(path: Path) -> dict[str, str]:
+    """The cells of a card file, checked whole before any challenge is started: a broken file
+    must not cost the member one of the few tries before the card locks."""
+    data = read_input(path, "security card file")
+    try:
+        cells = json.loads(data.decode("utf-8"))["cells"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):
+        raise InvalidInput(_CARD_FILE_ERROR, field="security-card") from None
+    if not isinstance(cells, dict) or not cells or not all(
+        isinstance(label, str) and isinstance(value, str) and len(value) == 4 and value.isascii() and value.isdigit()
+        for label, value in cells.items()
+    ):
+        raise InvalidInput(_CARD_FILE_ERROR, field="security-card")
+    return cells
+
+
+def _check_code(code: str, option: str, lengths: range) -> None:
+    # A typo is not a guess: refused here, it neither counts towards the lock nor uses up the code.
+    if not (code.isascii() and code.isdigit() and len(code) in lengths):
+        digits = f"{lengths.start}" if len(lengths) == 1 else f"{lengths.start} to {lengths.stop - 1}"
+        raise InvalidInput(f"{option} must be a code of {digits} digits", field=option.lstrip("-"))
+
+
+def _check_auth(otp: str | None, card: Path | None) -> dict[str, str] | None:
+    """Check the identity options before anything is opened; returns the card's cells."""
     if (otp is None) == (card is None):
         raise InvalidInput("give exactly one of --otp CODE or --security-card CARD.json", field="auth")
+    if otp is not None:
+        _check_code(otp, "--otp", range(6, 9))  # TOTP codes are 6 to 8 digits (RFC 6238)
+        return None
+    return _load_card(card)  # type: ignore[arg-type]
+
+
+def _prove_identity(rt, member_id: int, otp: str | None, cells: dict[str, str] | None, *, sms_code: str | None = None, email_code: str | None = None) -> list[dict[str, Any]]:
     reg = rt.registrar
     evidence = [reg.login_at_counter(member_id)]
     if otp is not None:
         challenge = reg.start_verification(member_id, "otp", actor="cli")
         evidence.append(reg.complete_verification(member_id, "otp", challenge.challenge_id, otp, actor="cli"))
     else:
-        try:
-            cells = json.loads(card.read_text())["cells"]  # type: ignore[union-attr]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise InvalidInput("the security card file is not the JSON printed by `member enroll`", field="security-card") from None
+        assert cells is not None
         challenge = reg.start_verification(member_id, "security-card", actor="cli")
         first, second = challenge.prompt["first_cell"], challenge.prompt["second_cell"]
         answer = str(cells.get(first, ""))[:2] + str(cells.get(second, ""))[2:]
@@ -87,17 +120,28 @@ def _as_collection(result: object) -> Collection:
 
 
 def _check_storage(storage: str, out: Path | None, password: str | None, fmt: str, pin: str | None) -> None:
+    """Everything about where the key goes that can be checked before an application is opened."""
     if storage == "file":
         if out is None or password is None:
             raise InvalidInput("file storage needs --out DIR and --password PW", field="out" if out is None else "password")
         if fmt not in ("npki", "pkcs12"):
             raise InvalidInput("--format must be npki or pkcs12", field="format")
         check_file_password(password)
+        check_output_folder(out, "--out")
     elif storage == "cloud":
         if pin is None:
             raise InvalidInput("cloud storage needs --pin PIN", field="pin")
+        check_pin_form(pin)
     else:
         raise InvalidInput("--storage must be file or cloud", field="storage")
+
+
+def _check_pin_of(rt, member_id: int, storage: str, pin: str | None) -> None:
+    """The PIN rule that needs the holder (not their birth date), checked before identity
+    verification spends a one-time code. Also refuses an unknown member."""
+    birth_date = rt.registrar.show_member(member_id).birth_date
+    if storage == "cloud":
+        check_pin(pin, birth_date)
 
 
 def _new_key_and_csr() -> tuple[rsa.RSAPrivateKey, bytes, bytes]:
@@ -111,15 +155,52 @@ def _new_key_and_csr() -> tuple[rsa.RSAPrivateKey, bytes, bytes]:
 
 
 def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num: bytes, out: Path, password: str, fmt: str) -> list[str]:
+    """Write the key files; if that fails, remove what this call created and raise ``OSError``."""
     certificate = result.issued.certificate
     if fmt == "npki":
-        folder = write_npki_folder(out, rt.settings.ca_name, certificate, write_sign_pri_key(key, password, random_num))
-        return [str(folder / "signCert.der"), str(folder / "signPri.key")]
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"fincert-{result.issued.serial}.p12"
-    path.write_bytes(write_pkcs12(key, certificate, result.chain, password, f"fincert {result.issued.serial}"))
-    path.chmod(0o600)
-    return [str(path)]
+        target = out / npki_cert_dir(rt.settings.ca_name, certificate.subject)
+        files = [target / "signCert.der", target / "signPri.key"]
+        blob = write_sign_pri_key(key, password, random_num)
+    else:
+        target = out
+        files = [out / f"fincert-{result.issued.serial}.p12"]
+        blob = write_pkcs12(key, certificate, result.chain, password, f"fincert {result.issued.serial}")
+    new_dirs = [d for d in (target, *target.parents) if not d.exists()]
+    new_files = [f for f in files if not f.exists()]
+    try:
+        if fmt == "npki":
+            write_npki_folder(out, rt.settings.ca_name, certificate, blob)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            files[0].write_bytes(blob)
+            files[0].chmod(0o600)
+    except OSError:
+        for path in new_files:
+            path.unlink(missing_ok=True)
+        for folder in new_dirs:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    return [str(f) for f in files]
+
+
+def _write_or_withdraw(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num: bytes, out: Path, password: str, fmt: str) -> list[str]:
+    """The certificate is issued before its files can be written (they hold it). If the write
+    still fails (the folder was checked beforehand, so: a full disk, a USB stick pulled out),
+    the certificate is revoked at once: an active certificate whose key exists nowhere would
+    block the holder's next issuance."""
+    try:
+        return _write_files(rt, result, key, random_num, out, password, fmt)
+    except OSError as exc:
+        serial = result.issued.serial
+        try:
+            rt.lifecycle.revoke(serial, "cessationOfOperation", actor="cli")
+            outcome = f"certificate {serial} was revoked; issue it again"
+        except FincertError:
+            outcome = f"revoke certificate {serial} (`fincert cert revoke`) and issue it again"
+        raise InvalidInput(f"cannot write the key files to {out}: {exc.strerror or exc}; {outcome}", field="out") from None
 
 
 def _collect(rt, collection: Collection, storage: str, out: Path | None, password: str | None, fmt: str, pin: str | None,
@@ -135,17 +216,18 @@ def _collect(rt, collection: Collection, storage: str, out: Path | None, passwor
         collection.reference_number, collection.authorization_code, csr_pem=csr_pem, random_num=random_num,
         renewal_proof=proof, actor="cli",
     )
-    return result, _write_files(rt, result, key, random_num, out, password, fmt)  # type: ignore[arg-type]
+    return result, _write_or_withdraw(rt, result, key, random_num, out, password, fmt)  # type: ignore[arg-type]
 
 
-def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, card: Path | None, storage: str, out: Path | None,
+def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, cells: dict[str, str] | None, storage: str, out: Path | None,
                        password: str | None, fmt: str, pin: str | None, sms_code: str | None = None, email_code: str | None = None,
                        **options: Any) -> tuple[IssuedToHolder, list[str]]:
     """Open a ``kind`` application (``options``: product, reason), prove the member's identity and
     collect the certificate; if any step fails the application is cancelled quietly first."""
+    _check_pin_of(rt, member_id, storage, pin)
     app = rt.lifecycle.open_application(member_id, kind, actor="cli", **options)
     try:
-        evidence = _prove_identity(rt, member_id, otp, card, sms_code=sms_code, email_code=email_code)
+        evidence = _prove_identity(rt, member_id, otp, cells, sms_code=sms_code, email_code=email_code)
         collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
         return _collect(rt, collection, storage, out, password, fmt, pin)
     except Exception:
@@ -167,7 +249,7 @@ def _issued_json(result: IssuedToHolder, files: list[str]) -> dict[str, Any]:
 
 @cert_app.command("issue")
 def cert_issue(
-    member_id: Annotated[int, typer.Argument()],
+    member_id: MemberIdArg,
     product: Annotated[str, typer.Option("--product")] = "financial",
     otp: OtpOpt = None,
     security_card: CardOpt = None,
@@ -180,9 +262,10 @@ def cert_issue(
 ) -> None:
     """Issue a certificate: apply, verify identity, collect and store (발급)."""
     _check_storage(storage, out, password, fmt, pin)
+    cells = _check_auth(otp, security_card)
     with _runtime_with_va() as rt:
         result, files = _apply_and_collect(
-            rt, member_id, "issue", product=product, otp=otp, card=security_card, storage=storage, out=out, password=password, fmt=fmt, pin=pin,
+            rt, member_id, "issue", product=product, otp=otp, cells=cells, storage=storage, out=out, password=password, fmt=fmt, pin=pin,
         )
         data = _issued_json(result, files)
         emit(data, as_json, lambda: console.print(f"Issued {data['product']} certificate {data['serial']} ({storage}), valid until {data['not_after']}"))
@@ -190,8 +273,6 @@ def cert_issue(
 
 def _cancel_quietly(rt, application_id: int) -> None:
     """A failed CLI step leaves no open application behind (the holder can simply retry)."""
-    from fincert.errors import FincertError
-
     try:
         rt.lifecycle.cancel(application_id, actor="cli")
     except FincertError:
@@ -200,7 +281,7 @@ def _cancel_quietly(rt, application_id: int) -> None:
 
 @cert_app.command("reissue")
 def cert_reissue(
-    member_id: Annotated[int, typer.Argument()],
+    member_id: MemberIdArg,
     reason: Annotated[str, typer.Option("--reason", help="lost, forgotten, locked or expired.")] = "lost",
     otp: OtpOpt = None,
     security_card: CardOpt = None,
@@ -218,9 +299,13 @@ def cert_reissue(
     _check_storage(storage, out, password, fmt, pin)
     if sms_code is None and email_code is None:
         raise InvalidInput("reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first and pass --sms-code", field="sms-code")
+    for code, option in ((sms_code, "--sms-code"), (email_code, "--email-code")):
+        if code is not None:
+            _check_code(code, option, range(6, 7))
+    cells = _check_auth(otp, security_card)
     with _runtime_with_va() as rt:
         result, files = _apply_and_collect(
-            rt, member_id, "reissue", product=product, reason=reason, otp=otp, card=security_card, sms_code=sms_code, email_code=email_code,
+            rt, member_id, "reissue", product=product, reason=reason, otp=otp, cells=cells, sms_code=sms_code, email_code=email_code,
             storage=storage, out=out, password=password, fmt=fmt, pin=pin,
         )
         data = {**_issued_json(result, files), "replaced": result.replaced}
@@ -238,22 +323,39 @@ def cert_renew(
     """Renew in the last days before expiry, proving possession of the current key (갱신)."""
     if (key_dir is None) == (cloud is None):
         raise InvalidInput("give --key-dir DIR --password PW or --cloud SERIAL --pin PIN", field="key-dir")
+    if key_dir is not None and password is None:
+        raise InvalidInput("--key-dir needs --password", field="password")
+    if cloud is not None:
+        if pin is None:
+            raise InvalidInput("--cloud needs --pin (the PIN of the renewed certificate's key)", field="pin")
+        check_pin_form(pin)
+    root: Path | None = None
+    if key_dir is not None:
+        # The renewed certificate goes next to the current one: <root>/NPKI/<CA>/USER/<subject>.
+        resolved = key_dir.resolve()
+        root = resolved.parents[3] if len(resolved.parents) > 3 else key_dir
+        check_output_folder(root, "--key-dir")
     with _runtime_with_va() as rt:
         if key_dir is not None:
-            if password is None:
-                raise InvalidInput("--key-dir needs --password", field="password")
-            certificate, private = read_npki_folder(key_dir, password)
+            certificate, private = read_npki_folder(key_dir, password)  # type: ignore[arg-type]
             serial = format(certificate.serial_number, "x")
             view = rt.lifecycle.show(serial)
             app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=serial, actor="cli")
-            collection = _as_collection(rt.lifecycle.verify(app.id, [], actor="cli"))
-            root = key_dir.resolve().parents[3] if len(key_dir.resolve().parents) > 3 else key_dir
-            result, files = _collect(rt, collection, "file", root, password, "npki", None, renewal_key=private.private_key)
         else:
             view = rt.lifecycle.show(cloud)  # type: ignore[arg-type]
+            _check_pin_of(rt, view.member_id, "cloud", pin)
             app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=view.serial, actor="cli")
+        try:
             collection = _as_collection(rt.lifecycle.verify(app.id, [], actor="cli"))
-            result, files = _collect(rt, collection, "cloud", None, None, "npki", pin)
+            if key_dir is not None:
+                result, files = _collect(rt, collection, "file", root, password, "npki", None, renewal_key=private.private_key)
+            else:
+                result, files = _collect(rt, collection, "cloud", None, None, "npki", pin)
+        except Exception:
+            # As for issuance: a renewal that failed half-way must not leave an application
+            # open, or the member could start nothing else until it expired.
+            _cancel_quietly(rt, app.id)
+            raise
         data = _issued_json(result, files)
         emit(data, as_json, lambda: console.print(f"Renewed: {data['serial']} replaces {data['replaced']}"))
 
@@ -279,9 +381,10 @@ def cert_show(serial: Annotated[str, typer.Argument()], as_json: JsonOpt = False
 
 
 @cert_app.command("list")
-def cert_list(member: Annotated[int, typer.Option("--member")], as_json: JsonOpt = False) -> None:
+def cert_list(member: MemberIdOpt, as_json: JsonOpt = False) -> None:
     """List a member's certificates."""
     with _runtime_with_va() as rt:
+        rt.registrar.show_member(member)  # an unknown member is an error, not an empty list
         views = rt.lifecycle.certificates_of(member)
 
         def render() -> None:
@@ -300,13 +403,14 @@ def cert_register(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a financial certificate for use at another institution (타기관 인증서 등록)."""
+    cells = _check_auth(otp, security_card)
     with _runtime_with_va() as rt:
         view = rt.lifecycle.show(serial)
         person = rt.registrar.person_index(view.member_id)
         member_id = rt.registrar.member_of_person_at(person, institution)
         app = rt.lifecycle.open_application(member_id, "register", target_serial=view.serial, actor="cli")
         try:
-            done = rt.lifecycle.verify(app.id, _prove_identity(rt, member_id, otp, security_card), actor="cli")
+            done = rt.lifecycle.verify(app.id, _prove_identity(rt, member_id, otp, cells), actor="cli")
         except Exception:
             _cancel_quietly(rt, app.id)
             raise

@@ -6,14 +6,16 @@ import sys
 from typing import Annotated
 
 import click
+import sqlalchemy.exc
 import typer
 from rich.table import Table
 
-from fincert.cli._runtime import open_cli_runtime
+from fincert.cli._params import JsonOpt
+from fincert.cli._runtime import check_home, creating_home, load_settings, open_cli_runtime, open_configured, require_initialised
 from fincert.cli.output import console, emit, fail
-from fincert.errors import FincertError
+from fincert.errors import ConfigurationError, FincertError
 from fincert.keys.backend import KeyType
-from fincert.runtime import Runtime, open_runtime
+from fincert.runtime import Runtime
 
 app = typer.Typer(
     name="fincert",
@@ -27,11 +29,15 @@ audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=Tr
 app.add_typer(institution_app, name="institution")
 app.add_typer(audit_app, name="audit")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def runtime() -> Runtime:
-    return open_runtime()
+    settings = load_settings()
+    settings.check_production()  # first: its message matters more than "not initialised"
+    check_home(settings)
+    if not creating_home.get():
+        require_initialised(settings)
+    return open_configured(settings)
 
 
 @app.command()
@@ -42,7 +48,7 @@ def init(
 ) -> None:
     """Create the root and issuing CA (kept if they exist) and apply migrations."""
     kind = KeyType.parse(key_type)
-    with open_cli_runtime() as rt:
+    with open_cli_runtime(initialising=True) as rt:
         hierarchy = rt.initialize(kind)
         if demo:
             rt.institutions.ensure_samples()
@@ -115,10 +121,24 @@ def audit_verify(as_json: JsonOpt = False) -> None:
             raise typer.Exit(1)
 
 
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind once before anything else: a taken port or an unknown host is one line from us, not
+    uvicorn's log lines after the home was initialised."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).", min=0, max=65535)] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Add the sample institutions.")] = False,
 ) -> None:
     """Initialise if needed and serve the web app, API, OCSP, CRLs and TSA."""
@@ -126,11 +146,12 @@ def serve(
 
     from fincert.api.app import create_app
 
-    rt = runtime()
-    rt.initialize()
-    if demo:
-        rt.institutions.ensure_samples()
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="info", access_log=False)
+    _check_can_listen(host, port)
+    with open_cli_runtime(initialising=True) as rt:
+        rt.initialize()
+        if demo:
+            rt.institutions.ensure_samples()
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info", access_log=False)
 
 
 def _register_component_commands() -> None:
@@ -152,6 +173,15 @@ def _register_component_commands() -> None:
 _register_component_commands()
 
 
+# Typer 0.2x vendors its own copy of Click (``typer._click``) whose exceptions do not derive from
+# the ``click`` package's: catch both, or every usage mistake ends as "internal error". Typer's
+# public bases are ``typer.TyperException`` (usage errors) and ``typer.Abort``; older Typer
+# re-exports Click's own classes under those names, so the tuples stay correct either way.
+_USAGE_ERRORS: tuple[type[Exception], ...] = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+_DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
 def run() -> None:
     """Console-script entry: one line on stderr and a non-zero exit for every failure."""
     try:
@@ -159,15 +189,25 @@ def run() -> None:
     except FincertError as exc:
         fail(exc.detail)
         sys.exit(1)
-    except click.exceptions.Abort:
+    except _ABORTS:
         fail("aborted")
         sys.exit(1)
-    except click.ClickException as exc:
-        fail(exc.format_message())
-        sys.exit(2)
+    except _USAGE_ERRORS as exc:
+        message = exc.format_message()
+        # A group called without a command has already printed its help (NoArgsIsHelpError
+        # carries no message then): only the exit status is left to give.
+        if message.strip():
+            fail(message)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
     except KeyboardInterrupt:
         fail("interrupted")
         sys.exit(130)
+    except _DATABASE_UNAVAILABLE as exc:
+        # The database went away during the command (opening it is handled in runtime()): the
+        # driver's first line says why; later lines, which can quote SQL, are left out.
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        fail(f"the database failed: {lines[0] if lines else type(exc).__name__}")
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user; details go to the log
         import logging
 

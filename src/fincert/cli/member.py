@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
+from fincert.cli._params import JsonOpt, MemberIdArg
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
+from fincert.errors import InvalidInput
 
 member_app = typer.Typer(help="Members of institutions (registration, identity methods).", no_args_is_help=True)
 operator_app = typer.Typer(help="Institution operators (API tokens).", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +40,7 @@ def member_register(
 
 @member_app.command("enroll")
 def member_enroll(
-    member_id: Annotated[int, typer.Argument()],
+    member_id: MemberIdArg,
     method: Annotated[str, typer.Option("--method", help="otp or security-card.")],
     as_json: JsonOpt = False,
 ) -> None:
@@ -59,7 +60,7 @@ def member_enroll(
 
 
 @member_app.command("show")
-def member_show(member_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+def member_show(member_id: MemberIdArg, as_json: JsonOpt = False) -> None:
     """Show a member (the resident number masked)."""
     with open_cli_runtime() as rt:
         view = rt.registrar.show_member(member_id)
@@ -68,11 +69,15 @@ def member_show(member_id: Annotated[int, typer.Argument()], as_json: JsonOpt = 
 
 @member_app.command("send-code")
 def member_send_code(
-    member_id: Annotated[int, typer.Argument()],
+    member_id: MemberIdArg,
     channel: Annotated[str, typer.Option("--channel", help="sms or email.")] = "sms",
     as_json: JsonOpt = False,
 ) -> None:
     """Send a one-time code to the member's registered phone or e-mail (for reissuance)."""
+    if channel not in ("sms", "email"):
+        # start_verification accepts every identity method; for otp or security-card it would
+        # open a challenge and report "sent to None" while nothing was sent.
+        raise InvalidInput("--channel must be sms or email", field="channel")
     with open_cli_runtime() as rt:
         challenge = rt.registrar.start_verification(member_id, channel, actor="cli")
         data = {"channel": channel, "sent_to": challenge.prompt.get("destination"), "expires_at": challenge.expires_at.isoformat() if challenge.expires_at else None}

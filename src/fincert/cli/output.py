@@ -25,5 +25,8 @@ def emit(data: dict[str, Any], as_json: bool, render: Callable[[], None] | None 
 
 
 def fail(message: str) -> None:
-    """Print one line on stderr (no markup interpretation, no traceback)."""
-    error_console.print(f"fincert: error: {message}", markup=False)
+    """Print one line on stderr (no markup interpretation, no traceback).
+
+    Line breaks in ``message`` (a multi-line usage error, a name the user typed with a newline)
+    are folded to spaces so that the error stays one line for scripts reading stderr."""
+    error_console.print(f"fincert: error: {' '.join(message.split())}", markup=False)

@@ -17,22 +17,11 @@ from typing import Annotated
 
 import typer
 
+from fincert.cli._files import check_output_file, read_input, write_output
+from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
-from fincert.errors import InvalidInput, NotFound
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def _read_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{what} {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror}") from None
+from fincert.errors import InvalidInput
 
 
 def sign(
@@ -63,20 +52,19 @@ def sign(
         raise InvalidInput("--cloud needs --pin (or FINCERT_SIGN_PIN)")
     if cloud is None and not password:
         raise InvalidInput(f"{chosen[0]} needs --password (or FINCERT_SIGN_PASSWORD)")
-    content = _read_file(input_file, "input file")
-    if not output.parent.is_dir():
-        raise InvalidInput(f"the folder of --out {output} does not exist")
+    content = read_input(input_file, "input file")
+    check_output_file(output, "--out")
 
     with open_cli_runtime() as rt:
         signing = rt.signatures.signing
         if key_dir is not None:
             key = signing.npki_key(key_dir, password or "")
         elif p12 is not None:
-            key = signing.pkcs12_key(_read_file(p12, "PKCS#12 file"), password or "")
+            key = signing.pkcs12_key(read_input(p12, "PKCS#12 file"), password or "")
         else:
             key = signing.cloud_key(cloud or "", pin or "")
         document = signing.sign(content, key, attached=attached, pss=pss, tsa=tsa)
-        output.write_bytes(document.signature_der)
+        write_output(output, document.signature_der, "--out")
         data = {"signature": str(output), **document.as_json()}
         emit(
             data,
@@ -105,8 +93,8 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a CMS signature: integrity, signer, path, status at signing time, time-stamp, VID."""
-    signature_der = _read_file(signature, "signature file")
-    content = _read_file(input_file, "input file") if input_file is not None else None
+    signature_der = read_input(signature, "signature file")
+    content = read_input(input_file, "input file") if input_file is not None else None
     with open_cli_runtime() as rt:
         verification = rt.signatures.verifier.verify(signature_der, content, rrn=rrn, random_num_hex=random_num)
     data = verification.as_json()

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
+from fincert.cli._files import check_output_file, write_output
+from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def crl(
@@ -22,6 +22,9 @@ def crl(
     """Regenerate the issuing CA's CRLs now (every partition and the full CRL) and the root's."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    if out is not None:
+        # Checked first: a bad --out must not cost a CRL number.
+        check_output_file(out, "--out")
     with open_cli_runtime() as rt:
         publisher = rt.va.crl
         if as_json:
@@ -35,7 +38,7 @@ def crl(
                 publication = publisher.publish(progress=lambda done, total: progress.update(task, completed=done, total=total))
         root = publisher.publish(rt.ca.hierarchy().root_id)
         if out is not None:
-            out.write_bytes(publication.full.der)
+            write_output(out, publication.full.der, "--out")
         data = {
             "issuer": publication.issuer,
             "issuer_id": publication.issuer_id,
@@ -107,9 +110,16 @@ def ocsp_serve(
 
     Stops gracefully on SIGTERM or Ctrl-C. Needs `fincert init` first; issues the responder certificate if there is none yet.
     """
+    from fincert.cli._runtime import check_home, load_settings, require_initialised
     from fincert.va.ocsp_server import serve
 
-    serve(host=host, port=port, workers=workers or _cpus(), upkeep=upkeep)
+    # The responder opens its own runtime, which would create an empty home (database, secrets)
+    # before finding that there is no CA: refuse first, changing nothing.
+    settings = load_settings()
+    settings.check_production()
+    check_home(settings)
+    require_initialised(settings)
+    serve(host=host, port=port, workers=workers or _cpus(), upkeep=upkeep, settings=settings)
 
 
 def register(app: typer.Typer) -> None:

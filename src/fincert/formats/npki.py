@@ -490,6 +490,13 @@ def read_npki_folder(
         key_bytes = (cert_dir / SIGN_PRI_KEY_FILENAME).read_bytes()
     except FileNotFoundError as error:
         raise NotFound("the certificate folder lacks signCert.der or signPri.key") from error
+    except NotADirectoryError as error:
+        raise InvalidInput(f"the certificate folder {cert_dir} is a file, not a folder") from error
+    except IsADirectoryError as error:
+        raise InvalidInput("signCert.der or signPri.key in the certificate folder is a folder, not a file") from error
+    except OSError as error:
+        # Unreadable (permissions, I/O): a user problem with their files, not an internal error.
+        raise InvalidInput(f"cannot read the certificate folder {cert_dir}: {error.strerror or error}") from error
     try:
         certificate = x509.load_der_x509_certificate(cert_bytes)
     except ValueError as error:

@@ -21,7 +21,7 @@ import datetime as dt
 
 from fincert.errors import InvalidInput
 
-__all__ = ["PIN_LENGTH", "birth_date_forms", "check_pin", "is_digit_run"]
+__all__ = ["PIN_LENGTH", "birth_date_forms", "check_pin", "check_pin_form", "is_digit_run"]
 
 PIN_LENGTH = 6
 
@@ -38,10 +38,11 @@ def birth_date_forms(birth_date: dt.date) -> frozenset[str]:
     return frozenset({yy + mm + dd, mm + dd + yy, dd + mm + yy})
 
 
-def check_pin(pin: object, birth_date: dt.date, *, field: str = "pin") -> str:
-    """Return ``pin`` if it satisfies every rule; otherwise raise ``InvalidInput(field=field)``."""
-    if not isinstance(birth_date, dt.date):
-        raise TypeError("birth_date must be a datetime.date")
+def check_pin_form(pin: object, *, field: str = "pin") -> str:
+    """The rules that need no holder: six ASCII digits, not repeated, not a run.
+
+    Clients check these before they start anything that has a cost (an application, a
+    one-time code spent on identity verification); ``check_pin`` adds the birth date."""
     # isascii() first: str.isdigit() also accepts full-width and other Unicode digits.
     if not isinstance(pin, str) or len(pin) != PIN_LENGTH or not (pin.isascii() and pin.isdigit()):
         raise InvalidInput(f"the PIN must be exactly {PIN_LENGTH} digits", field=field)
@@ -51,6 +52,14 @@ def check_pin(pin: object, birth_date: dt.date, *, field: str = "pin") -> str:
         raise InvalidInput(
             "the PIN must not be a run of consecutive digits, ascending or descending", field=field
         )
+    return pin
+
+
+def check_pin(pin: object, birth_date: dt.date, *, field: str = "pin") -> str:
+    """Return ``pin`` if it satisfies every rule; otherwise raise ``InvalidInput(field=field)``."""
+    if not isinstance(birth_date, dt.date):
+        raise TypeError("birth_date must be a datetime.date")
+    pin = check_pin_form(pin, field=field)
     if pin in birth_date_forms(birth_date):
         raise InvalidInput("the PIN must not be the holder's date of birth", field=field)
     return pin

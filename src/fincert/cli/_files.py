@@ -1,0 +1,86 @@
+"""Files named on the command line: read them, check where output goes, write without leftovers.
+
+Every problem becomes a typed error naming the option and the path (never the file's content),
+so that the edge prints one line instead of an ``OSError`` traceback or "internal error".
+Output folders are checked *before* a command changes anything: a certificate must not be issued,
+or a CRL published, only to find out afterwards that its files cannot be written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from fincert.errors import InvalidInput, NotFound
+
+
+def read_input(path: Path, what: str) -> bytes:
+    """The bytes of a file the user named (``what`` says which, e.g. "signature file")."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{what} {path} is a folder, not a file") from None
+    except NotADirectoryError:
+        raise NotFound(f"{what} {path} does not exist (a part of the path is a file)") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def _probe_writable(folder: Path, option: str, path: Path) -> None:
+    # As root os.access() says yes to everything (and read-only mounts fool it too): only a real
+    # write tells. The probe file is removed at once.
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".fincert-probe-"):
+            pass
+    except OSError as exc:
+        raise InvalidInput(f"cannot write to {option} {path}: {exc.strerror or exc}") from None
+
+
+def check_output_folder(folder: Path, option: str) -> None:
+    """``folder`` is, or can be created as, a folder we may write into. Creates nothing."""
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"is under the file {existing}"
+        raise InvalidInput(f"{option} {folder} {where}, not a folder")
+    _probe_writable(existing, option, folder)
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """``path`` can be written as a file: its folder exists and is writable, it is not a folder."""
+    if path.is_dir():
+        raise InvalidInput(f"{option} {path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"the folder of {option} {path} does not exist")
+    _probe_writable(path.parent, option, path)
+
+
+def write_output(path: Path, data: bytes, option: str, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    if mode is None:
+        # mkstemp makes 0600 files; a signature or CRL gets the permissions a plain write would.
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
