@@ -81,7 +81,7 @@ def open_configured(settings: Settings) -> Runtime:
     """``open_runtime`` with the ways a deployment's configuration fails as typed errors.
 
     The database URL is shown without its password; the driver's reason is its first line only
-    (later lines can quote SQL). TODO(storage/db.py): ``Database`` should raise these itself.
+    (later lines can quote SQL). (`ocsp serve` opens its own runtimes; `run` reports their database errors on one line too.)
     """
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
