@@ -14,7 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fincert.errors import ConfigurationError
@@ -29,9 +30,22 @@ EXAMPLE_OID_ARC = "1.3.6.1.4.1.32473."
 #: Values that must never be accepted as secrets in production.
 KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "fincert", "development"})
 
+MASTER_KEY_LENGTH = 32
+
+
+def _decode_master_key(raw: str) -> bytes | None:
+    """The master key's bytes, or None when ``raw`` is not base64 of exactly 32 bytes."""
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except ValueError:  # binascii.Error is a ValueError
+        return None
+    return key if len(key) == MASTER_KEY_LENGTH else None
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FINCERT_", extra="ignore")
+    # A ValidationError's text quotes the offending input by default, and the input may be the
+    # master key or a passphrase; whoever prints one (a traceback, a log) must not disclose it.
+    model_config = SettingsConfigDict(env_prefix="FINCERT_", extra="ignore", hide_input_in_errors=True)
 
     home: Path = Path("./fincert-data")
     mode: Literal["development", "production"] = "development"
@@ -78,6 +92,16 @@ class Settings(BaseSettings):
     renewal_window_days: int = Field(default=30, ge=1, le=365)
     cloud_auto_renew_days: int = Field(default=30, ge=0, le=365)
     pin_max_failures: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused when the settings are read, not at the first command that needs personal data:
+        # otherwise a deployment starts and half its commands work. The message carries no value;
+        # the edge names the variable from the error's location.
+        if value is not None and _decode_master_key(value.get_secret_value()) is None:
+            raise PydanticCustomError("master_key_format", f"must be {MASTER_KEY_LENGTH} bytes in base64")
+        return value
 
     @property
     def resolved_home(self) -> Path:
@@ -150,15 +174,18 @@ class Settings(BaseSettings):
 
     def master_key_bytes(self) -> bytes:
         if self.master_key is not None:
-            raw = self.master_key.get_secret_value()
-        else:
-            raw = self._secret_file("master_key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
-        try:
-            key = base64.b64decode(raw, validate=True)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            raise ConfigurationError("FINCERT_MASTER_KEY must be 32 bytes in base64")
+            key = _decode_master_key(self.master_key.get_secret_value())
+            if key is None:  # only when built without validation (model_construct)
+                raise ConfigurationError(f"FINCERT_MASTER_KEY must be {MASTER_KEY_LENGTH} bytes in base64")
+            return key
+        raw = self._secret_file("master_key", lambda: base64.b64encode(secrets.token_bytes(MASTER_KEY_LENGTH)).decode())
+        key = _decode_master_key(raw)
+        if key is None:
+            # The variable is unset here, so naming it alone would send the operator to the wrong place.
+            raise ConfigurationError(
+                f"the development master key file {self.resolved_home / 'secrets' / 'master_key'} "
+                f"is not {MASTER_KEY_LENGTH} bytes in base64 (or set FINCERT_MASTER_KEY)"
+            )
         return key
 
     def secret_key_bytes(self) -> bytes:

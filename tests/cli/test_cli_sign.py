@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -134,3 +135,45 @@ def test_verify_mistakes_are_one_line(cli, deployment, tmp_path):
     assert "1234568" not in junk.stderr and "1234568" not in junk.stdout
     missing_out_dir = cli(["sign", "--in", str(home / "doc.txt"), "--out", str(tmp_path / "no" / "s"), "--cloud", "ab", "--pin", "482915"], home)
     assert missing_out_dir.returncode == 1 and "does not exist" in one_line_error(missing_out_dir)
+
+
+# `--tsa URL` names what went wrong: unreachable, not a URL, or (only when it really did) refused;
+# never "did not grant" for a TSA that was never asked.
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sign_with_tsa(cli, deployment, out, tsa):
+    home = deployment["home"]
+    return cli(["sign", "--in", str(home / "doc.txt"), "--out", str(out), "--key-dir", str(deployment["folder"]),
+                "--password", PASSWORD, "--tsa", tsa, "--json"], home)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/tsa", "CLOSED"])
+def test_closed_port_says_the_tsa_cannot_be_reached(cli, deployment, tmp_path, url):
+    url = f"http://127.0.0.1:{closed_port()}/tsa" if url == "CLOSED" else url
+    result = sign_with_tsa(cli, deployment, tmp_path / "s", url)
+    assert result.returncode == 1
+    line = one_line_error(result).removeprefix("fincert: error: ")
+    assert line.startswith(f"cannot reach the TSA at {url} (") and "grant" not in line
+    assert PASSWORD not in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://", "http://[::1/tsa", "https://tsa.example:notaport/tsa"])
+def test_malformed_url_is_called_malformed(cli, deployment, tmp_path, url):
+    result = sign_with_tsa(cli, deployment, tmp_path / "s", url)
+    assert result.returncode == 1
+    assert one_line_error(result).removeprefix("fincert: error: ") == "the TSA must be an http(s) URL or 'local'"
+    assert not (tmp_path / "s").exists()
+
+
+def test_password_in_a_tsa_url_is_not_echoed(cli, deployment, tmp_path):
+    result = sign_with_tsa(cli, deployment, tmp_path / "s", "http://stamp:tsa-secret-9@127.0.0.1:1/tsa")
+    assert result.returncode == 1
+    line = one_line_error(result).removeprefix("fincert: error: ")
+    assert "tsa-secret-9" not in result.stderr and line.startswith("cannot reach the TSA at http://***@127.0.0.1:1/tsa (")

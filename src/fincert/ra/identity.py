@@ -156,15 +156,29 @@ def _is_name_letter(ch: str) -> bool:
     return unicodedata.category(ch).startswith("L") and unicodedata.name(ch, "").startswith("LATIN")
 
 
+def _is_control(ch: str) -> bool:
+    # C*: control, format (zero-width, bidi overrides), surrogate, private use, unassigned;
+    # Zl/Zp: U+2028/U+2029, line and paragraph separators that render as line breaks.
+    category = unicodedata.category(ch)
+    return category.startswith("C") or category in ("Zl", "Zp")
+
+
 def validate_person_name(text: str) -> str:
     """A person's name: 1–30 characters of Hangul syllables or Latin letters.
 
     Single spaces, hyphens and apostrophes are allowed between letters for foreign names
     ("Mary-Jane O'Neil"); runs of spaces are collapsed and the result is NFC-normalised so the
     same name always compares equal (it is also written into the certificate subject).
+    Control and format characters (line breaks, tabs, zero-width and bidi marks) are refused.
     """
     if not isinstance(text, str):
         raise InvalidInput("name must be text", field="name")
+    # Checked before inner whitespace is collapsed: ``str.split`` treats line breaks, tabs and
+    # the C0 separators as spaces, so "a\nb" used to be quietly accepted as "a b". A control
+    # character inside a name is a mistake (or an attempt to forge a line in a subject,
+    # identifyData or a log), not a spelling to repair; a pasted trailing newline is harmless.
+    if any(_is_control(ch) for ch in text.strip()):
+        raise InvalidInput("name must not contain line breaks, tabs or other control characters", field="name")
     name = " ".join(unicodedata.normalize("NFC", text).split())
     if not 1 <= len(name) <= 30:
         raise InvalidInput("name must be between one and thirty characters", field="name")

@@ -6,7 +6,7 @@ messageDigest, signingTime, signingCertificateV2 (ESSCertIDv2, SHA-256) and
 cmsAlgorithmProtection; sha256WithRSAEncryption by default, RSASSA-PSS on request, ECDSA for EC
 keys; and optionally a signature time-stamp (id-aa-signatureTimeStampToken) as an unsigned
 attribute from any pyHanko ``TimeStamper``: ``fincert.sign.tsa.InProcessTimeStamper`` for our
-own TSA, ``pyhanko.sign.timestamps.HTTPTimeStamper(url)`` for a TSA over HTTP.
+own TSA, ``timestamper_for_url(url)`` for a TSA over HTTP.
 
 The key may be in memory (``sign_cms``) or anywhere that signs on request, such as a cloud key
 behind a PIN (``sign_cms_with``, given a ``RawSigner``): only the DER of the signed attributes
@@ -23,7 +23,7 @@ from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
-from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps import TimeStamper
 
 from fincert.sign._sync import run_coroutine
 from fincert.sign.raw_signer import (
@@ -33,6 +33,7 @@ from fincert.sign.raw_signer import (
     RawSignerBridge,
     hash_algorithm,
 )
+from fincert.sign.tsa_client import HttpTimeStamper
 
 __all__ = [
     "RawSigner",
@@ -141,5 +142,6 @@ def _signing(
 
 
 def timestamper_for_url(url: str, *, timeout: float = 5.0) -> TimeStamper:
-    """A pyHanko timestamper that posts RFC 3161 requests to a TSA over HTTP(S)."""
-    return HTTPTimeStamper(url, timeout=timeout)
+    """A pyHanko timestamper that posts RFC 3161 requests to a TSA over HTTP(S); its failures are
+    ``fincert.sign.tsa_client.TimeStampFailed`` (unreachable, not a reply, refused)."""
+    return HttpTimeStamper(url, timeout=timeout)

@@ -251,6 +251,19 @@ _STATUS_BY_SERIAL = select(
 ).where(_certificates.c.serial == bindparam("serial"))
 
 
+def _has_host(url: str) -> bool:
+    """Whether ``url`` parses and names a host: "http://" or "http://[::1/tsa" is a typing
+    mistake to report as such, not a TSA that could not be reached."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     if moment is None:
         return None
@@ -534,7 +547,7 @@ class SigningService:
             return None
         if tsa == "local":
             return self._tsa().timestamper()
-        if not tsa.startswith(("http://", "https://")):
+        if not tsa.startswith(("http://", "https://")) or not _has_host(tsa):
             raise InvalidInput("the TSA must be an http(s) URL or 'local'", field="tsa")
         return timestamper_for_url(tsa)
 
@@ -563,6 +576,8 @@ class SigningService:
                 signing_time=self._clock.now(),
             )
         except TimestampRequestError:
+            # The in-process TSA's refusals, and pyHanko's own checks of a reply (nonce, status
+            # other than granted); an HTTP TSA's failures arrive typed (``sign.tsa_client``).
             raise InvalidInput("the time-stamp authority did not grant a time-stamp", field="tsa") from None
         except FincertError:
             raise
