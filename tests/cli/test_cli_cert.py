@@ -115,3 +115,22 @@ def test_bad_input_is_one_line_and_changes_nothing(cli, home, tmp_path):
     # Nothing is left half-done: the next proper issuance works.
     ok = run_json(cli, ["cert", "issue", "1", "--security-card", card, "--storage", "cloud", "--pin", "482916"], home)
     assert ok["storage"] == "cloud"
+
+
+def test_renewing_a_key_folder_outside_the_npki_layout_writes_beside_it(cli, home, tmp_path):
+    env = {"FINCERT_JOINT_VALIDITY_DAYS": "20"}
+    issued = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", str(tmp_path / "card1.json"),
+                            "--storage", "file", "--out", str(tmp_path / "usb"), "--password", PASSWORD], home, env=env)
+    # The holder keeps a copy of the folder under a name of their own, three levels deep.
+    copy = tmp_path / "a" / "b" / "c" / "mine"
+    copy.mkdir(parents=True)
+    for name in ("signCert.der", "signPri.key"):
+        (copy / name).write_bytes((tmp_path / "usb" / issued["files"][0].split("/usb/")[1]).parent.joinpath(name).read_bytes())
+    renewed = run_json(cli, ["cert", "renew", "--key-dir", str(copy), "--password", PASSWORD], home, env=env)
+    assert renewed["replaced"] == issued["serial"]
+    beside = copy.parent / "NPKI" / "fincert" / "USER"
+    assert all(f.startswith(str(beside) + "/") for f in renewed["files"]), renewed["files"]
+    (folder,) = list(beside.iterdir())
+    certificate, _ = read_npki_folder(folder, PASSWORD)
+    assert format(certificate.serial_number, "x") == renewed["serial"]
+    assert not (tmp_path / "NPKI").exists()  # three folders up from the copy

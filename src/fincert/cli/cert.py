@@ -332,8 +332,11 @@ def cert_renew(
     root: Path | None = None
     if key_dir is not None:
         # The renewed certificate goes next to the current one: <root>/NPKI/<CA>/USER/<subject>.
+        # A folder outside that layout (a copy in ~/keys/mine) gets NPKI/... beside it: counting
+        # three folders up from it would write into some unrelated folder, or into /.
         resolved = key_dir.resolve()
-        root = resolved.parents[3] if len(resolved.parents) > 3 else key_dir
+        in_layout = len(resolved.parents) > 3 and resolved.parent.name == "USER" and resolved.parents[2].name == "NPKI"
+        root = resolved.parents[3] if in_layout else resolved.parent
         check_output_folder(root, "--key-dir")
     with _runtime_with_va() as rt:
         if key_dir is not None:
