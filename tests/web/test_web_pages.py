@@ -79,13 +79,14 @@ def test_csrf_required_for_cookie_sessions_and_forms_but_not_bearer_calls(client
     assert bare.post("/api/v1/auth/logout", headers={"authorization": f"Bearer {login.token}"}).status_code == 204
 
 
-def test_signup_errors_in_place_in_korean_and_english_keeping_all_but_the_password(client):
+def test_signup_errors_in_place_in_korean_and_english_keeping_all_but_the_password_and_resident_number(client):
     token = csrf(client)
     bad = {**HOLDER, "rrn": "901301-1234567", "csrf_token": token}
     korean = client.post("/issue/institutions/HANBIT/signup", data=bad)
     assert korean.status_code == 400
     assert errors(korean.text) == ["주민등록번호를 확인해 주세요 (YYMMDD-GNNNNNN 형식, 올바른 날짜와 성별 자리)."]
-    assert 'value="901301-1234567"' in korean.text and 'value="hong90"' in korean.text and "s3cret-pass" not in korean.text
+    # The resident number is not written back, like the password (tests/web/test_web_bad_input.py).
+    assert "901301-1234567" not in korean.text and 'value="hong90"' in korean.text and "s3cret-pass" not in korean.text
     english = client.post("/issue/institutions/HANBIT/signup?lang=en", data=bad)
     assert errors(english.text) and "resident" in errors(english.text)[0].lower() and '<html lang="en">' in english.text
 

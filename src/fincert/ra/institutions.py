@@ -17,6 +17,13 @@ from fincert.storage.models import Institution
 INSTITUTION_TYPES = ("bank", "securities", "card", "insurance")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 
+
+def could_be_code(code: str) -> bool:
+    """Whether ``code`` has the shape every stored code has. A code typed into a form or a URL
+    is checked before it reaches a query: PostgreSQL refuses a NUL in text outright (a 500, not
+    "no such institution"), and an error's detail must not quote 100 KB of whatever was sent."""
+    return isinstance(code, str) and _CODE.fullmatch(code) is not None
+
 #: The sample institutions that ``fincert init --demo`` (and so ``make run``) creates.
 SAMPLE_INSTITUTIONS = (
     ("HANBIT", "한빛은행", "bank"),
@@ -90,6 +97,8 @@ class InstitutionRegistry:
             return [_view(r) for r in session.execute(select(Institution).order_by(Institution.code)).scalars()]
 
     def get(self, code: str) -> InstitutionView:
+        if not could_be_code(code):
+            raise NotFound("no such institution")
         with self._db.reader() as session:
             row = session.execute(select(Institution).where(Institution.code == code.upper())).scalar_one_or_none()
             if row is None:

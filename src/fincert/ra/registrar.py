@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from fincert.clock import Clock
 from fincert.errors import Conflict, FincertError, Forbidden, InvalidInput, NotFound, Unauthorized
 from fincert.ra.identity import ResidentNumber, parse_rrn, validate_email, validate_mobile_phone, validate_person_name
+from fincert.ra.institutions import could_be_code
 from fincert.ra.passwords import FailureWindow, LoginThrottle, PasswordHasher
 from fincert.ra.pii import PiiVault
 from fincert.ra.verifiers.base import Challenge, Evidence, make_evidence
@@ -145,6 +146,8 @@ class Registrar:
     # -- helpers ---------------------------------------------------------------------------
 
     def _institution(self, session: Session, code: str) -> Institution:
+        if not could_be_code(code):
+            raise NotFound("no such institution")
         row = session.execute(select(Institution).where(Institution.code == code.upper())).scalar_one_or_none()
         if row is None:
             raise NotFound(f"no institution {code.upper()}")
@@ -219,7 +222,7 @@ class Registrar:
 
     def add_operator(self, institution_code: str, username: str, *, password: str | None = None, actor: str = "cli") -> tuple[int, str]:
         """Create an operator of one institution; returns (operator id, API token shown once)."""
-        if not 3 <= len(username) <= 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        if not _could_be_username(username):
             raise InvalidInput("operator username must be 3-64 letters, digits, '.', '-' or '_'", field="username")
         token = "fop_" + secrets.token_urlsafe(32)
         now = self._clock.now()
@@ -255,6 +258,10 @@ class Registrar:
             return OperatorPrincipal(row.id, row.username, institution.id, institution.code)
 
     def authenticate_operator_password(self, username: str, password: str) -> OperatorPrincipal:
+        if not _could_be_username(username):
+            # No operator has such a name (add_operator's rule), and a NUL or an over-long name
+            # must not reach PostgreSQL: the answer is the one for a wrong password.
+            raise Unauthorized("wrong username or password")
         with self._db.reader() as session:
             row = session.execute(select(Operator).where(Operator.username == username)).scalar_one_or_none()
             if row is None or row.password_hash is None:
@@ -291,7 +298,7 @@ class Registrar:
             if not login_id or not password:
                 raise InvalidInput("online sign-up needs a login ID and a password", field="login_id" if not login_id else "password")
         if login_id is not None:
-            if not 4 <= len(login_id) <= 32 or not login_id.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            if not _could_be_login_id(login_id):
                 raise InvalidInput("login ID must be 4-32 letters, digits, '.', '-' or '_'", field="login_id")
             if password is None:
                 raise InvalidInput("a login ID needs a password", field="password")
@@ -555,6 +562,11 @@ class Registrar:
     # -- member sessions -----------------------------------------------------------------------
 
     def login(self, institution_code: str, login_id: str, password: str, *, address: str) -> MemberLogin:
+        if not _could_be_login_id(login_id):
+            # No member has such an ID (register_member's rule), so this is a wrong login at
+            # once. It must not reach the database: the throttle's key (String(128)) would
+            # overflow on a long ID, and PostgreSQL refuses a NUL; either was a 500.
+            raise Unauthorized("wrong login ID or password")
         now = self._clock.now()
         with self._db.transaction() as session:
             institution = self._institution(session, institution_code)
@@ -678,6 +690,16 @@ class Registrar:
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+def _could_be_login_id(login_id: str) -> bool:
+    """The rule every member's login ID was created under (4-32 letters, digits, '.', '-', '_')."""
+    return isinstance(login_id, str) and 4 <= len(login_id) <= 32 and login_id.replace("_", "").replace("-", "").replace(".", "").isalnum()
+
+
+def _could_be_username(username: str) -> bool:
+    """The rule every operator's username was created under (3-64 letters, digits, '.', '-', '_')."""
+    return isinstance(username, str) and 3 <= len(username) <= 64 and username.replace("-", "").replace("_", "").replace(".", "").isalnum()
 
 
 def _check_login_password(password: str) -> None:

@@ -117,7 +117,9 @@ def members(request: Request) -> Response:
 async def register_member(request: Request) -> Response:
     operator = _operator(request)
     form = await _form(request)
-    with on_error_show(_members_page, request, operator, form=form):
+    # Everything typed is kept but the resident number: a page shown again may stay in the
+    # browser's history or on a shared counter screen, and a leaked resident number cannot be changed.
+    with on_error_show(_members_page, request, operator, form={k: v for k, v in form.items() if k != "rrn"}):
         view = _runtime(request).registrar.register_member(
             operator.institution_code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
             email=form.get("email", ""), actor=operator.actor,

@@ -139,8 +139,10 @@ def signup_page(code: str, request: Request) -> Response:
 async def signup(code: str, request: Request) -> Response:
     registrar = _runtime(request).registrar
     form = await _form(request)
-    # The resident number is personal data, not a secret the holder must retype: keep it.
-    with on_error_show(_signup_page, request, code, form=_keep(form, "password")):
+    # The resident number is kept out of the page like the password: a page shown again may sit
+    # in the browser's history, session restore or a shared screen, and a resident number once
+    # leaked cannot be changed. The holder retypes it; everything else stays.
+    with on_error_show(_signup_page, request, code, form=_keep(form, "password", "rrn")):
         registrar.register_member(
             code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
             email=form.get("email", ""), login_id=form.get("login_id") or None, password=form.get("password") or None,
@@ -316,6 +318,19 @@ def verify_start(flow: str, method: str, request: Request) -> Response:
     return _verify_page(request, flow, member, active=method, challenge=challenge)
 
 
+def _prompt(value: str) -> dict[str, Any] | None:
+    """The challenge's prompt the verify page posted back (to show the code form again after a
+    wrong code). It comes from the client: anything but a JSON object is no prompt, not a 500
+    (``RecursionError`` for deep nesting is not a ``ValueError``)."""
+    if not value.startswith("{"):
+        return None
+    try:
+        prompt = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    return prompt if isinstance(prompt, dict) else None
+
+
 @router.post("/{flow}/verify/{method}")
 async def verify_answer(flow: str, method: str, request: Request) -> Response:
     flow = _flow(flow)
@@ -323,7 +338,7 @@ async def verify_answer(flow: str, method: str, request: Request) -> Response:
     runtime = _runtime(request)
     form = await _form(request)
     started = time.perf_counter()
-    challenge_prompt = json.loads(form.get("prompt") or "null") if form.get("prompt", "").startswith("{") else None
+    challenge_prompt = _prompt(form.get("prompt", ""))
     try:
         if method not in ("otp", "security-card", "sms", "email"):
             raise InvalidInput("unknown identity method", field="method")
@@ -553,10 +568,13 @@ def sign_page(request: Request) -> Response:
 def transfer_order(form: dict[str, str]) -> bytes:
     """The exact bytes a transfer signature covers: canonical JSON of the order."""
     amount = form.get("amount", "").replace(",", "")
-    if not amount.isdigit() or not 0 < int(amount) <= 1_000_000_000:
+    # ASCII digits and at most ten of them before int(): "²" is a digit to str.isdigit but not
+    # to int(), and int() refuses strings past 4300 digits; both were a 500.
+    if not (amount.isascii() and amount.isdigit()) or len(amount) > 10 or not 0 < int(amount) <= 1_000_000_000:
         raise InvalidInput("the amount must be a whole number of won", field="amount")
     to_account = form.get("to_account", "")
-    if not to_account or len(to_account) > 32 or not all(c.isdigit() or c == "-" for c in to_account):
+    # ASCII too: the signed order must say exactly the account a bank would read ("١٢٣" is not it).
+    if not to_account or len(to_account) > 32 or not all(c in "0123456789-" for c in to_account):
         raise InvalidInput("the account number is digits and '-'", field="to_account")
     order = {"to_account": to_account, "amount": int(amount), "memo": form.get("memo", "")[:64]}
     return json.dumps(order, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()

@@ -111,13 +111,34 @@ class PageRoute(APIRoute):
         return answering
 
 
+class _SeenErrors(dict[str, str]):
+    """The errors handed to a template, noting which fields the template looked up: a template
+    reads ``errors[field]`` exactly where it shows that field's message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.seen: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+
 def page_again(error: FincertError, page: Callable[..., Response], request: Request, *args: Any,
                 default_field: str = "_form", errors_as: str = "errors", **kept: Any) -> Response:
     """``page(request, *args)`` again after ``error``: with its status, and its message in the
     page's language under ``errors_as``, next to its field (``default_field`` when it names none).
-    ``kept`` is what the page shows again: what was typed, never a secret."""
-    errors = form_error(request, error, default_field=default_field)
-    return page(request, *args, status=error.http_status, **{errors_as: errors}, **kept)
+    ``kept`` is what the page shows again: what was typed, never a secret.
+
+    A page may have no place for the error's field (a field of a form the page does not show,
+    a certificate row that is not on it): the page is then drawn once more with the message as
+    the form's own (``_form``, shown at the top), so the holder never gets a bare 4xx page."""
+    errors = _SeenErrors(form_error(request, error, default_field=default_field))
+    response = page(request, *args, status=error.http_status, **{errors_as: errors}, **kept)
+    if errors.seen.isdisjoint(errors):
+        message = next(iter(errors.values()))
+        response = page(request, *args, status=error.http_status, **{errors_as: {"_form": message}}, **kept)
+    return response
 
 
 @contextlib.contextmanager
