@@ -56,6 +56,7 @@ def test_user_mistakes_are_one_line_without_traceback(cli, tmp_path):
         ["institution", "add", "KBANK", "--name", "x", "--type", "casino"],
         ["init", "--key-type", "rsa1024"],
         ["institution", "add", "K", "--name", "x"],
+        ["institution", "add", "AB\n", "--name", "x"],  # re's "$" matches before a final newline
         ["institution", "add", "--name", "x"],
         ["no-such-command"],
     ]

@@ -53,7 +53,7 @@ class InstitutionRegistry:
         self._clock = clock
 
     def add(self, code: str, name: str, type_: str = "bank", *, actor: str = "operator") -> InstitutionView:
-        if not _CODE.match(code):
+        if not could_be_code(code):  # fullmatch: "$" also matches before a final newline
             raise InvalidInput("institution code must be 2-32 letters, digits, '-' or '_'", field="code")
         name = name.strip()
         if not 1 <= len(name) <= 128:
