@@ -44,6 +44,15 @@ class Runtime:
     institutions: InstitutionRegistry
     extras: dict[str, object] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Every revocation reaches the VA, also in a process that never asked it anything (a
+        # script or command revoking through ``ca``): otherwise a stored pre-signed "good"
+        # response would be served until the next refresh pass found the change.
+        self.ca.add_revocation_listener(self._revoked)
+
+    def _revoked(self, serial: str) -> None:
+        self.va.revoked(serial)
+
     @property
     def home(self) -> Path:
         return self.settings.resolved_home
@@ -116,15 +125,15 @@ class Runtime:
     def signatures(self) -> "ElectronicSignatures":
         from fincert.sign.service import ElectronicSignatures
 
-        # Status for verification comes from the VA's pre-signed OCSP responses; building the VA
-        # (at the first status question) subscribes it to revocations, which re-sign them.
+        # Status for verification comes from the VA's pre-signed OCSP responses, which every
+        # revocation re-signs (``_revoked``).
         return ElectronicSignatures(
             self.db, self.ca, self.clock, lambda: self.tsa, lambda: self.vault, ocsp=lambda: self.va.ocsp
         )
 
     @functools.cached_property
     def va(self) -> ValidationAuthority:
-        """The OCSP responder and CRL publisher; building it subscribes them to revocations."""
+        """The OCSP responder and CRL publisher (told of every revocation, see ``__post_init__``)."""
         from fincert.va.service import ValidationAuthority
 
         return ValidationAuthority(self.db, self.ca, self.keys, self.endpoints, self.clock)

@@ -137,12 +137,15 @@ def test_revocation_resigns_at_once(runtime, subscriber_key):
     assert single_status(with_nonce.der).status == "revoked" and not with_nonce.cacheable
 
 
-def test_a_revocation_made_without_a_va_is_caught_by_the_refresh_pass(runtime, settings, clock, subscriber_key):
+def test_a_revocation_the_va_was_not_told_of_is_caught_by_the_refresh_pass(runtime, settings, clock, subscriber_key):
     cert = issue(runtime, subscriber_key)
     runtime.va.ocsp.refresh()
-    other = open_runtime(settings, clock=clock)  # e.g. the CLI: no VA, so no listener
+    # Committed, but no listener ran: a process that died right after its commit, or a tool
+    # writing the database directly.
+    other = open_runtime(settings, clock=clock)
     try:
-        other.ca.revoke(serial_hex(cert.serial_number), "superseded", actor="operator:test")
+        with other.db.transaction() as session:
+            other.ca._revoke_in(session, serial_hex(cert.serial_number), "superseded", clock.now(), "operator:test", None)
     finally:
         other.close()
     assert stored_rows(runtime)[serial_hex(cert.serial_number)].cert_status == "good"
@@ -359,3 +362,23 @@ def test_published_crls_are_stored_uncompressed_on_postgresql(postgres_url, tmp_
         assert storage == "e"
     finally:
         rt.close()
+
+
+def test_a_revocation_in_a_runtime_that_never_used_its_va_resigns_the_stored_response(runtime, settings, clock, subscriber_key):
+    cert = issue(runtime, subscriber_key)
+    assert single_status(runtime.va.ocsp.respond(request_der(runtime, cert)).der).status == "good"
+    assert stored_rows(runtime)[serial_hex(cert.serial_number)].cert_status == "good"  # pre-signed and stored
+    # A script or command revoking through the CA alone, its VA never touched.
+    other = open_runtime(settings, clock=clock)
+    try:
+        assert "va" not in vars(other)
+        other.ca.revoke(serial_hex(cert.serial_number), "keyCompromise", actor="operator:test")
+    finally:
+        other.close()
+    assert stored_rows(runtime)[serial_hex(cert.serial_number)].cert_status == "revoked"
+    # A process that starts now (nothing in memory) answers from the store: revoked at once.
+    fresh = open_runtime(settings, clock=clock)
+    try:
+        assert single_status(fresh.va.ocsp.respond(request_der(fresh, cert)).der).status == "revoked"
+    finally:
+        fresh.close()

@@ -12,10 +12,11 @@ Owns
 
 Request parsing and response encoding are the pure ``va.ocsp`` module; HTTP is the edge's.
 
-Freshness across processes: a revocation re-signs in the process that revoked (through the
-CA's revocation listener); other processes see the new response when their in-memory copy
-ages out (:data:`MEMORY_TTL`), and a revocation made where no VA runs (the CLI) is found by
-the next :meth:`refresh` pass, which compares stored statuses with ``certificates``.
+Freshness across processes: a revocation re-signs in the process that revoked (the runtime
+passes every revocation of its CA to the VA); other processes see the new response when their
+in-memory copy ages out (:data:`MEMORY_TTL`), and a revocation written by something other than
+a runtime's CA is found by the next :meth:`refresh` pass, which compares stored statuses with
+``certificates``.
 """
 
 from __future__ import annotations

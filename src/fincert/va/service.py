@@ -1,8 +1,9 @@
 """The validation authority as one service: the OCSP responder, the CRL publisher, their schedule.
 
-Built by ``Runtime.va``. It subscribes to the CA's revocations: the revoked certificate's
-OCSP response is re-signed at once, and its issuer's CRLs are republished (debounced by the
-schedule when it runs, at the next request for a CRL otherwise).
+Built by ``Runtime.va``. ``Runtime`` hands it every revocation its CA commits (building it at
+the first one if nothing else has): the revoked certificate's OCSP response is re-signed at
+once, and its issuer's CRLs are republished (debounced by the schedule when it runs, at the
+next request for a CRL otherwise).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class ValidationAuthority:
         self.ocsp = OcspResponder(db, ca, keys, clock)
         self.crl = CrlPublisher(db, ca, keys, endpoints, clock)
         self.upkeep = StatusUpkeep(self.ocsp, self.crl)
-        ca.add_revocation_listener(self._revoked)
 
-    def _revoked(self, serial: str) -> None:
+    def revoked(self, serial: str) -> None:
+        """The CA committed the revocation of ``serial`` (its revocation listener)."""
         self.crl.mark_stale()
         if self.upkeep.running:
             self.upkeep.wake()
