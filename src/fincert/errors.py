@@ -88,3 +88,12 @@ class ConfigurationError(FincertError):
 
     kind = "configuration"
     http_status = 500
+
+
+def brief_reason(exc: BaseException, *, hide: str | None = None) -> str:
+    """The first line of why a driver or transport failed, fit for a detail: later lines can quote
+    SQL or payloads, and ``hide`` (a password from a URL the message may echo) is masked."""
+    original = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    lines = str(original).strip().splitlines()
+    reason = lines[0] if lines else type(original).__name__
+    return reason.replace(hide, "***") if hide else reason

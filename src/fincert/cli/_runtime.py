@@ -52,7 +52,19 @@ def load_settings() -> Settings:
         raise ConfigurationError(f"invalid setting {problems}") from None
 
 
-def check_home(settings: Settings) -> None:
+def checked_settings(*, initialising: bool = False) -> Settings:
+    """The settings of a command, refused before anything is written: production secrets first
+    (that message matters more), then a FINCERT_HOME that is a file, then (unless the command
+    is the one that initialises) a home ``fincert init`` never set up."""
+    settings = load_settings()
+    settings.check_production()
+    _check_home(settings)
+    if not initialising:
+        _require_initialised(settings)
+    return settings
+
+
+def _check_home(settings: Settings) -> None:
     """FINCERT_HOME, when it exists, is a folder (for ``init`` too: "File exists" from mkdir
     does not say which file)."""
     from fincert.errors import ConfigurationError
@@ -62,7 +74,7 @@ def check_home(settings: Settings) -> None:
         raise ConfigurationError(f"FINCERT_HOME {home} is a file, not a folder")
 
 
-def require_initialised(settings: Settings) -> None:
+def _require_initialised(settings: Settings) -> None:
     """Refuse a home that ``fincert init`` never set up, before anything is written to it.
 
     Without this every command quietly created the folder, an empty SQLite database and fresh
@@ -80,16 +92,15 @@ def require_initialised(settings: Settings) -> None:
 def open_configured(settings: Settings) -> Runtime:
     """``open_runtime`` with the ways a deployment's configuration fails as typed errors.
 
-    The database URL is shown without its password; the driver's reason is its first line only
-    (later lines can quote SQL). (`ocsp serve` opens its own runtimes; `run` reports their database errors on one line too.)
+    The database URL is shown without its password; the driver's reason is its first line only.
+    (`ocsp serve` opens its own runtimes; `run` reports their database errors on one line too.)
     """
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
-    from fincert.errors import ConfigurationError
+    from fincert.errors import ConfigurationError, brief_reason
     from fincert.runtime import open_runtime
 
-    url = settings.resolved_database_url
     try:
         return open_runtime(settings)
     except (sqlalchemy.exc.ArgumentError, ModuleNotFoundError) as exc:
@@ -98,26 +109,9 @@ def open_configured(settings: Settings) -> Runtime:
             f"({type(exc).__name__}); expected e.g. postgresql+psycopg://USER@HOST/DB or sqlite:///PATH"
         ) from None
     except sqlalchemy.exc.DBAPIError as exc:
-        raise ConfigurationError(f"cannot open the database {_safe_url(url, make_url)}: {_reason(exc, url, make_url)}") from None
+        # open_runtime parsed the URL already, so make_url cannot fail here.
+        url = make_url(settings.resolved_database_url)
+        shown = url.render_as_string(hide_password=True)
+        raise ConfigurationError(f"cannot open the database {shown}: {brief_reason(exc, hide=url.password)}") from None
     except OSError as exc:
         raise ConfigurationError(f"cannot use FINCERT_HOME {settings.resolved_home}: {exc.strerror or exc}") from None
-
-
-def _safe_url(url: str, make_url) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - already failing; never echo a URL we cannot mask
-        return "(FINCERT_DATABASE_URL)"
-
-
-def _reason(exc: BaseException, url: str, make_url) -> str:
-    original = getattr(exc, "orig", None) or exc
-    lines = str(original).strip().splitlines()
-    reason = lines[0] if lines else type(original).__name__
-    try:
-        password = make_url(url).password
-    except Exception:  # noqa: BLE001
-        password = None
-    if password:
-        reason = reason.replace(str(password), "***")
-    return reason

@@ -8,6 +8,7 @@ folder or a PKCS#12 file; for cloud storage the key is generated in the vault be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -178,10 +179,8 @@ def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num:
         for path in new_files:
             path.unlink(missing_ok=True)
         for folder in new_dirs:  # deepest first
-            try:
+            with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
                 folder.rmdir()
-            except OSError:
-                pass
         raise
     return [str(f) for f in files]
 

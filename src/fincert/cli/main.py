@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from fincert.cli._params import JsonOpt
-from fincert.cli._runtime import check_home, creating_home, load_settings, open_cli_runtime, open_configured, require_initialised
+from fincert.cli._runtime import checked_settings, creating_home, open_cli_runtime, open_configured
 from fincert.cli.output import console, emit, fail
-from fincert.errors import ConfigurationError, FincertError
+from fincert.errors import ConfigurationError, FincertError, brief_reason
 from fincert.keys.backend import KeyType
 from fincert.runtime import Runtime
 
@@ -32,12 +32,7 @@ app.add_typer(audit_app, name="audit")
 
 
 def runtime() -> Runtime:
-    settings = load_settings()
-    settings.check_production()  # first: its message matters more than "not initialised"
-    check_home(settings)
-    if not creating_home.get():
-        require_initialised(settings)
-    return open_configured(settings)
+    return open_configured(checked_settings(initialising=creating_home.get()))
 
 
 @app.command()
@@ -205,8 +200,7 @@ def run() -> None:
     except _DATABASE_UNAVAILABLE as exc:
         # The database went away during the command (opening it is handled in runtime()): the
         # driver's first line says why; later lines, which can quote SQL, are left out.
-        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        fail(f"the database failed: {lines[0] if lines else type(exc).__name__}")
+        fail(f"the database failed: {brief_reason(exc)}")
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user; details go to the log
         import logging

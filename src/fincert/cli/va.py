@@ -110,15 +110,12 @@ def ocsp_serve(
 
     Stops gracefully on SIGTERM or Ctrl-C. Needs `fincert init` first; issues the responder certificate if there is none yet.
     """
-    from fincert.cli._runtime import check_home, load_settings, require_initialised
+    from fincert.cli._runtime import checked_settings
     from fincert.va.ocsp_server import serve
 
     # The responder opens its own runtime, which would create an empty home (database, secrets)
     # before finding that there is no CA: refuse first, changing nothing.
-    settings = load_settings()
-    settings.check_production()
-    check_home(settings)
-    require_initialised(settings)
+    settings = checked_settings()
     serve(host=host, port=port, workers=workers or _cpus(), upkeep=upkeep, settings=settings)
 
 

@@ -14,7 +14,7 @@ import httpx
 from asn1crypto import tsp
 from pyhanko.sign.timestamps import TimeStamper
 
-from fincert.errors import InvalidInput
+from fincert.errors import InvalidInput, brief_reason
 from fincert.sign.tsa import _TimeStampResp
 
 __all__ = ["HttpTimeStamper", "TsaBadReply", "TsaRefused", "TsaUnreachable", "TimeStampFailed", "display_url"]
@@ -64,15 +64,11 @@ def display_url(url: str) -> str:
 
 
 def _reason(exc: BaseException, url: str) -> str:
-    lines = str(exc).strip().splitlines()
-    reason = lines[0] if lines else type(exc).__name__
     try:
         password = urlsplit(url).password
     except ValueError:
         password = None
-    if password:  # some transport messages quote the URL they failed on
-        reason = reason.replace(password, "***")
-    return reason
+    return brief_reason(exc, hide=password)  # some transport messages quote the URL they failed on
 
 
 class HttpTimeStamper(TimeStamper):
