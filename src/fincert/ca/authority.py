@@ -37,7 +37,7 @@ from fincert.clock import Clock
 from fincert.endpoints import PublicEndpoints
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation
 from fincert.keys.backend import KeyBackend, KeyType, PublicKey
-from fincert.storage import audit
+from fincert.storage import audit, driver
 from fincert.storage.db import Database, IdBlocks
 from fincert.storage.group_commit import BatchKind
 from fincert.storage.models import Authority, Certificate
@@ -484,7 +484,7 @@ class CertificateAuthority:
             "request_json": json.dumps({**reservation.request, "crl_partition": partition}, ensure_ascii=False, sort_keys=True),
         }
         with self._db.autocommit() as connection:
-            connection.execute(_RESERVE_WITH_ID, row)
+            driver.execute(connection, _RESERVE_WITH_ID_PG, row)
         return row_id, partition
 
     def _reserve_many(self, session: Session, reservations: list[_Reservation]) -> list[tuple[int, int]]:
@@ -504,15 +504,16 @@ class CertificateAuthority:
         """Step 4 for a batch: one UPDATE for all certificates, then each one's audit record
         and its caller's ``finalize``, in order."""
         if session.get_bind().dialect.name == "postgresql":
-            # One statement over arrays for one row or many (one fixed text, prepared once);
-            # an executemany is a pipeline of statements on psycopg, which cost more CPU than
-            # the rows did.
-            stored = session.execute(
-                _STORE_ISSUED_ARRAYS,
+            # One statement for one row or many (one fixed text, prepared once); an
+            # executemany is a pipeline of statements on psycopg, which cost more CPU than the
+            # rows did.
+            stored = driver.execute(
+                session,
+                _STORE_ISSUED_ROWS,
                 {
-                    "row_ids": [s.issued.id for s in stores],
-                    "ders": [s.issued.der for s in stores],
-                    "issued_ats": [s.now for s in stores],
+                    "rows": json.dumps(
+                        [{"id": s.issued.id, "der": s.issued.der.hex(), "issued_at": s.now.isoformat()} for s in stores]
+                    )
                 },
             )
         else:
@@ -740,7 +741,6 @@ class _Store:
 # On the Table, not the ORM class, so they skip the ORM's bulk-DML machinery.
 _certificates = Certificate.__table__
 _RESERVE = insert(_certificates).returning(_certificates.c.id, sort_by_parameter_order=True)
-_RESERVE_WITH_ID = insert(_certificates)
 _RECORD_REQUEST = (
     update(_certificates)
     .where(_certificates.c.id == bindparam("row_id"))
@@ -751,11 +751,21 @@ _STORE_ISSUED = (
     .where(_certificates.c.id == bindparam("row_id"), _certificates.c.status == "reserved")
     .values(der=bindparam("der"), status="issued", issued_at=bindparam("issued_at"))
 )
-#: PostgreSQL: ``_STORE_ISSUED`` for every row of three parallel arrays (a batch, or one row).
-_STORE_ISSUED_ARRAYS = text(
-    f"UPDATE {_certificates.name} AS c SET der = v.der, status = 'issued', issued_at = v.issued_at "
-    "FROM unnest(CAST(:row_ids AS bigint[]), CAST(:ders AS bytea[]), CAST(:issued_ats AS timestamptz[])) AS v(id, der, issued_at) "
+#: PostgreSQL (on the driver): ``_STORE_ISSUED`` for every row of a JSON array (a batch, or one
+#: row; the DER in hex): one string parameter, which psycopg adapts for less than three arrays.
+_STORE_ISSUED_ROWS = (
+    f"UPDATE {_certificates.name} AS c SET der = decode(v.der, 'hex'), status = 'issued', issued_at = v.issued_at "
+    "FROM json_to_recordset(CAST(%(rows)s AS json)) AS v(id bigint, der text, issued_at timestamptz) "
     "WHERE c.id = v.id AND c.status = 'reserved'"
+)
+#: PostgreSQL (on the driver): the reservation row, its id drawn beforehand (``IdBlocks``).
+_RESERVE_COLUMNS = (
+    "id", "serial", "issuer_id", "status", "product", "subject", "public_key_sha256", "request_json", "crl_partition",
+    "not_before", "not_after", "institution_id", "member_id", "created_at",
+)
+_RESERVE_WITH_ID_PG = (
+    f"INSERT INTO {_certificates.name} ({', '.join(_RESERVE_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({name})s' for name in _RESERVE_COLUMNS)})"
 )
 
 

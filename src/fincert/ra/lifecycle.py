@@ -41,7 +41,7 @@ from fincert.formats.vid import identify_data_other_name
 from fincert.keys.vault import CloudKeyVault
 from fincert.ra.registrar import Registrar
 from fincert.ra.verifiers.base import Evidence
-from fincert.storage import audit
+from fincert.storage import audit, driver
 from fincert.storage.db import Database
 from fincert.storage.models import Certificate, Institution
 from fincert.storage.models_lifecycle import Application, CertificateRegistration, ExpiryNotice, HolderCertificate
@@ -54,6 +54,19 @@ _COMPLETE_APPLICATION = (
     .values(status="issued", open_member_id=None, result_serial=bindparam("result_serial"), updated_at=bindparam("updated_at"))
 )
 _INSERT_HOLDER = insert(HolderCertificate.__table__)
+_HOLDER_COLUMNS = (
+    "certificate_id", "serial", "member_id", "institution_id", "person_index", "product", "storage",
+    "active_financial_person", "cloud_key_id", "random_num_ciphertext", "replaced_serial", "created_at",
+)
+#: PostgreSQL (on the driver): ``_COMPLETE_APPLICATION`` and ``_INSERT_HOLDER`` in one statement;
+#: the holder's row is written only if the application was still verified (rowcount 0: not).
+_COMPLETE_AND_RECORD_HOLDER_PG = (
+    "WITH completed AS (UPDATE applications SET status = 'issued', open_member_id = NULL, "
+    "result_serial = %(serial)s, updated_at = %(created_at)s "
+    "WHERE id = %(application_id)s AND status = 'verified' RETURNING id) "
+    f"INSERT INTO holder_certificates ({', '.join(_HOLDER_COLUMNS)}) "
+    f"SELECT {', '.join(f'%({name})s' for name in _HOLDER_COLUMNS)} FROM completed"
+)
 #: An application with what issuing for it needs of its member and institution, in one
 #: statement. Built once with a bound parameter: SQLAlchemy remembers a statement object's cache
 #: key, while a statement built per call is walked again on every execution (~130 µs here).
@@ -547,9 +560,10 @@ class CertificateLifecycle:
         PIN unlocks the current key.
         """
         now = self._clock.now()
-        with self._db.reader() as session:
-            # One statement: the application with its member and institution.
-            row = session.execute(_APPLICANT_BY_REFERENCE, {"reference_number": str(reference_number)}).one_or_none()
+        with self._db.single_reads() as connection:
+            # One statement: the application with its member and institution (checked again,
+            # under lock, in the storing transaction).
+            row = connection.execute(_APPLICANT_BY_REFERENCE, {"reference_number": str(reference_number)}).one_or_none()
             if row is None or row.authorization_code_hash is None or not hmac.compare_digest(
                 row.authorization_code_hash, _code_hash(str(authorization_code).strip().upper())
             ):
@@ -564,12 +578,14 @@ class CertificateLifecycle:
             )
             birth_date = applicant.birth_date
             target_holder = (
-                session.execute(select(HolderCertificate).where(HolderCertificate.serial == target_serial)).scalar_one_or_none()
+                connection.execute(
+                    select(HolderCertificate.cloud_key_id).where(HolderCertificate.serial == target_serial)
+                ).one_or_none()
                 if target_serial
                 else None
             )
             target_der = (
-                session.execute(select(Certificate.der).where(Certificate.serial == target_serial)).scalar_one_or_none()
+                connection.execute(select(Certificate.der).where(Certificate.serial == target_serial)).scalar_one_or_none()
                 if target_serial
                 else None
             )
@@ -651,15 +667,18 @@ class CertificateLifecycle:
         replaced: list[str | None] = [None]
 
         def finalize(session: Session, issued: IssuedCertificate) -> None:
-            # Complete the application only if it is still verified: the UPDATE takes the row
-            # lock, so of two concurrent collections exactly one matches.
-            completed = session.execute(
-                _COMPLETE_APPLICATION,
-                {"application_id": application_id, "result_serial": issued.serial, "updated_at": now},
-            )
-            if completed.rowcount != 1:
-                raise Conflict(f"application {application_id} was completed by another request")
-            if kind in ("reissue", "renew") and target_serial:
+            replacing = kind in ("reissue", "renew") and bool(target_serial)
+            on_driver = not replacing and session.get_bind().dialect.name == "postgresql"
+            if not on_driver:
+                # Complete the application only if it is still verified: the UPDATE takes the
+                # row lock, so of two concurrent collections exactly one matches.
+                completed = session.execute(
+                    _COMPLETE_APPLICATION,
+                    {"application_id": application_id, "result_serial": issued.serial, "updated_at": now},
+                )
+                if completed.rowcount != 1:
+                    raise Conflict(f"application {application_id} was completed by another request")
+            if replacing:
                 # Lock the certificate being replaced: a concurrent reissue waits here, then
                 # sees that this one replaced it and fails with a conflict.
                 old = session.execute(select(Certificate).where(Certificate.serial == target_serial).with_for_update()).scalar_one()
@@ -695,10 +714,17 @@ class CertificateLifecycle:
                 "replaced_serial": replaced[0],
                 "created_at": now,
             }
+            # The UNIQUE active_financial_person column refuses a second active financial
+            # certificate of the same person.
             try:
-                # The UNIQUE active_financial_person column refuses a second active financial
-                # certificate of the same person.
-                session.execute(_INSERT_HOLDER, holder)
+                if on_driver:
+                    # PostgreSQL, nothing replaced: the application's completion (only if still
+                    # verified, under its row lock) and the holder's record in one statement.
+                    completed = driver.execute(session, _COMPLETE_AND_RECORD_HOLDER_PG, {**holder, "application_id": application_id})
+                    if completed.rowcount != 1:
+                        raise Conflict(f"application {application_id} was completed by another request")
+                else:
+                    session.execute(_INSERT_HOLDER, holder)
             except IntegrityError:
                 raise Conflict(
                     "this person already holds an active financial certificate: reissue it or register it at this institution"

@@ -140,6 +140,23 @@ class Database:
                 session.expunge_all()  # nothing of the ORM's is flushed by the commit
                 session.commit()
 
+    @contextlib.contextmanager
+    def single_reads(self) -> Iterator[Connection]:
+        """A connection for reads that each stand alone (no snapshot shared between them).
+
+        On PostgreSQL every statement runs on its own: one round trip each, no BEGIN or
+        COMMIT. On SQLite a read transaction, as ``reader``. Only for reads: a change made
+        through it would commit at once on PostgreSQL and be rolled back on SQLite; use
+        ``transaction`` to change state.
+        """
+        if self.dialect == "postgresql":
+            with self._autocommit_engine.connect() as connection:
+                yield connection
+            return
+        with self._read_engine.connect() as connection:
+            yield connection
+            connection.rollback()
+
     def dispose(self) -> None:
         self.engine.dispose()
         self._read_engine.dispose()
