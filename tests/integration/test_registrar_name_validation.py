@@ -47,3 +47,22 @@ def test_korean_and_spaced_names_still_register(runtime, registrar):
         "HANBIT", name="Mary-Jane  O'Neil", rrn="850505-2345678", phone="010-2345-6789", email="mj@example.com", actor="test"
     )
     assert second.name == "Mary-Jane O'Neil"
+
+
+@pytest.mark.parametrize("login_id", ["hоng01", "ｈｏｎｇ01", "홍길동01"])  # Cyrillic 'о', full-width letters, Hangul
+def test_login_id_must_be_ascii_and_nothing_is_written(runtime, registrar, login_id):
+    before = counts(runtime)
+    with pytest.raises(InvalidInput, match="ASCII") as refused:
+        registrar.register_member(
+            "HANBIT", name="홍길동", rrn="900101-1234567", phone="010-1234-5678", email="hong@example.com",
+            actor="test", online=True, login_id=login_id, password="pass-word-1234",
+        )
+    assert refused.value.field == "login_id"
+    assert counts(runtime) == before
+
+
+def test_operator_username_must_be_ascii(registrar):
+    with pytest.raises(InvalidInput, match="ASCII"):
+        registrar.add_operator("HANBIT", "оperator")  # Cyrillic 'о'
+    operator_id, _ = registrar.add_operator("HANBIT", "operator")
+    assert operator_id > 0

@@ -222,8 +222,8 @@ class Registrar:
 
     def add_operator(self, institution_code: str, username: str, *, password: str | None = None, actor: str = "cli") -> tuple[int, str]:
         """Create an operator of one institution; returns (operator id, API token shown once)."""
-        if not _could_be_username(username):
-            raise InvalidInput("operator username must be 3-64 letters, digits, '.', '-' or '_'", field="username")
+        if not _could_be_username(username) or not username.isascii():
+            raise InvalidInput("operator username must be 3-64 ASCII letters, digits, '.', '-' or '_'", field="username")
         token = "fop_" + secrets.token_urlsafe(32)
         now = self._clock.now()
         try:
@@ -298,8 +298,10 @@ class Registrar:
             if not login_id or not password:
                 raise InvalidInput("online sign-up needs a login ID and a password", field="login_id" if not login_id else "password")
         if login_id is not None:
-            if not _could_be_login_id(login_id):
-                raise InvalidInput("login ID must be 4-32 letters, digits, '.', '-' or '_'", field="login_id")
+            if not _could_be_login_id(login_id) or not login_id.isascii():
+                # ASCII only: a Cyrillic 'а' or a full-width 'ａ' looks like the Latin letter,
+                # so two IDs that read the same could belong to two people.
+                raise InvalidInput("login ID must be 4-32 ASCII letters, digits, '.', '-' or '_'", field="login_id")
             if password is None:
                 raise InvalidInput("a login ID needs a password", field="password")
         if password is not None:
@@ -693,12 +695,14 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 
 def _could_be_login_id(login_id: str) -> bool:
-    """The rule every member's login ID was created under (4-32 letters, digits, '.', '-', '_')."""
+    """The rule every member's login ID was created under (4-32 letters, digits, '.', '-', '_';
+    new ones are ASCII too, but IDs created before that rule still log in)."""
     return isinstance(login_id, str) and 4 <= len(login_id) <= 32 and login_id.replace("_", "").replace("-", "").replace(".", "").isalnum()
 
 
 def _could_be_username(username: str) -> bool:
-    """The rule every operator's username was created under (3-64 letters, digits, '.', '-', '_')."""
+    """The rule every operator's username was created under (3-64 letters, digits, '.', '-', '_';
+    new ones are ASCII too, but names created before that rule still log in)."""
     return isinstance(username, str) and 3 <= len(username) <= 64 and username.replace("-", "").replace("_", "").replace(".", "").isalnum()
 
 
