@@ -109,6 +109,21 @@ def test_uninitialised_home_is_refused_and_left_alone(cli, tmp_path, args):
     assert not home.exists()  # no database, no generated secrets
 
 
+def test_empty_database_url_is_refused_and_left_empty(cli, tmp_path, postgres_url):
+    """An explicit FINCERT_DATABASE_URL that holds no CA: refused before the schema is created."""
+    import psycopg
+
+    home = tmp_path / "home"
+    line = one_line_error(cli(["institution", "list", "--json"], home, env={"FINCERT_DATABASE_URL": postgres_url}))
+    assert "not initialised" in line and "fincert init" in line
+    with psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        tables = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone()
+    assert tables == (0,)
+    assert cli(["init", "--json"], home, env={"FINCERT_DATABASE_URL": postgres_url}).returncode == 0
+    listed = cli(["institution", "list", "--json"], home, env={"FINCERT_DATABASE_URL": postgres_url})
+    assert listed.returncode == 0, listed.stderr
+
+
 def test_home_that_is_a_file(cli, tmp_path):
     home = tmp_path / "file"
     home.write_text("x")

@@ -109,6 +109,10 @@ def test_production_mode_refuses_missing_or_default_secrets(cli, tmp_path):
     outbox = cli(["institution", "list"], tmp_path / "p", env=strong)
     assert outbox.returncode == 1 and "WEBHOOK" in outbox.stderr
     strong |= {"FINCERT_MESSAGE_SENDER": "webhook", "FINCERT_MESSAGE_WEBHOOK_URL": "https://sms-gateway.example/send"}
+    uninitialised = cli(["institution", "list", "--json"], tmp_path / "p", env=strong)
+    assert uninitialised.returncode == 1 and "fincert init" in uninitialised.stderr
+    assert not (tmp_path / "p.db").exists()  # the refusal created no database
+    assert cli(["init", "--json"], tmp_path / "p", env=strong).returncode == 0
     fine = cli(["institution", "list", "--json"], tmp_path / "p", env=strong)
     assert fine.returncode == 0, fine.stderr
     assert not (tmp_path / "p" / "secrets").exists()

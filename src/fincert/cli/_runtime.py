@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -78,15 +79,46 @@ def _require_initialised(settings: Settings) -> None:
     """Refuse a home that ``fincert init`` never set up, before anything is written to it.
 
     Without this every command quietly created the folder, an empty SQLite database and fresh
-    development secrets, then answered as if the deployment existed but was empty. Only the
-    embedded default can be checked without connecting; with FINCERT_DATABASE_URL the commands
-    that need the CA say so themselves.
+    development secrets, then answered as if the deployment existed but was empty. The
+    embedded default is checked without connecting; a FINCERT_DATABASE_URL database is asked
+    whether it holds a CA (its ``authorities`` table with a row) before the runtime would
+    create the schema in it.
     """
     from fincert.errors import ConfigurationError
 
     home = settings.resolved_home
-    if settings.database_url is None and not (home / "fincert.db").is_file():
+    missing = (
+        not (home / "fincert.db").is_file()
+        if settings.database_url is None
+        else _database_holds_no_ca(settings.resolved_database_url)
+    )
+    if missing:
         raise ConfigurationError("the CA is not initialised: run `fincert init`")  # as the CA says it, word for word
+
+
+def _database_holds_no_ca(url: str) -> bool:
+    """True when the database answers and has no CA in it; False when it holds one or cannot be
+    asked (``open_configured`` then reports why, in its words)."""
+    import sqlalchemy
+    import sqlalchemy.exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            if not Path(parsed.database).is_file():
+                return True  # connecting would create the file
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    except (sqlalchemy.exc.ArgumentError, ModuleNotFoundError):
+        return False
+    try:
+        with engine.connect() as connection:
+            if not sqlalchemy.inspect(connection).has_table("authorities"):
+                return True
+            return connection.execute(sqlalchemy.text("SELECT 1 FROM authorities LIMIT 1")).first() is None
+    except sqlalchemy.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def open_configured(settings: Settings) -> Runtime:
