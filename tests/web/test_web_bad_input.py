@@ -219,3 +219,21 @@ def test_non_utf8_duplicated_fields_and_json_bodies_are_input_errors(client, run
     answer = client.post("/issue/institutions/HANBIT/signup", content=body.encode(), headers={"content-type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 400 and errors(answer.text)[0] == "이름을 확인해 주세요 (한글 또는 영문)."
     assert RRN not in answer.text and PASSWORD not in answer.text and count(runtime, Member) == 0
+
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/nonsense/verify", "/console/members/not-a-number", "/console/members/99999999999999999999"])
+def test_a_browser_asking_for_no_page_gets_the_not_found_page(client, path):
+    page = client.get(path, headers=BROWSER)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "페이지를 찾을 수 없습니다" in page.text
+
+
+def test_clients_that_ask_for_no_html_still_get_problem_documents(client):
+    for path, headers in (("/no-such-page", {"accept": "application/json"}), ("/api/v1/no-such-thing", BROWSER)):
+        answer = client.get(path, headers=headers)
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("application/problem+json")

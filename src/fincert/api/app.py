@@ -53,6 +53,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(ca_files.router)
     for router in component_routers():
         app.include_router(router)
+    from fincert.api.routes import web  # the web app's page for a browser that asked for no page
+
+    app.state.browser_page = web.page_for_browser
     security.install(app)
     # Outermost: an oversized body is refused before the CSRF check would read a form.
     app.add_middleware(BodySizeLimit)

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fincert.errors import FincertError
@@ -22,16 +22,38 @@ def problem(status: int, title: str, detail: str, kind: str, **extra: object) ->
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+#: Statuses a browser navigating to a page is shown the "page not found" page for (a path that is
+#: no page, a page that takes no such method, a path parameter that is no id), not JSON.
+_NOT_A_PAGE = (404, 405, 422)
+
+
+def _page_for_browser(request: Request, status: int) -> Response | None:
+    """The web app's page for ``status`` when a browser navigates to a page (not ``/api/``, and
+    it asks for HTML); ``None`` for every other client, which gets the problem document."""
+    page = getattr(request.app.state, "browser_page", None)
+    if page is None or status not in _NOT_A_PAGE or request.url.path.startswith("/api/"):
+        return None
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    return page(request, status)  # type: ignore[no-any-return]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FincertError)
-    async def _domain(_: Request, exc: FincertError) -> JSONResponse:
+    async def _domain(request: Request, exc: FincertError) -> Response:
         if exc.http_status >= 500:
             log.error("server-side failure: %s", exc.kind)
             return problem(500, "Internal Server Error", "the service could not complete the request", "internal")
-        return problem(exc.http_status, exc.kind.replace("-", " ").capitalize(), exc.detail, exc.kind, field=exc.field)
+        return _page_for_browser(request, exc.http_status) or problem(
+            exc.http_status, exc.kind.replace("-", " ").capitalize(), exc.detail, exc.kind, field=exc.field
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if all(err.get("loc", ("body",))[0] == "path" for err in exc.errors()):
+            page = _page_for_browser(request, 422)
+            if page is not None:
+                return page
         errors = [
             {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "message": err.get("msg", "")}
             for err in exc.errors()
@@ -40,8 +62,10 @@ def install(app: FastAPI) -> None:
         return problem(422, "Invalid request", "the request body or parameters are invalid", "invalid-input", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), "http-" + str(exc.status_code))
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return _page_for_browser(request, exc.status_code) or problem(
+            exc.status_code, str(exc.detail), str(exc.detail), "http-" + str(exc.status_code)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import mimetypes
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from fincert.web import console, pages
-from fincert.web.rendering import STATIC
+from fincert.web.rendering import STATIC, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,3 +32,9 @@ def static_file(path: str) -> Response:
 
 router.include_router(console.router)
 router.include_router(pages.router)
+
+
+def page_for_browser(request: Request, status: int) -> Response:
+    """What a browser gets for a path that is no page (``api.problems`` asks): the "page not
+    found" page, in the page's language, with the console's header under ``/console``."""
+    return render(request, "not_found.html", {"console": request.url.path.startswith("/console")}, status=404)
