@@ -22,9 +22,10 @@ __all__ = ["HttpTimeStamper", "TsaBadReply", "TsaRefused", "TsaUnreachable", "Ti
 REQUEST_MEDIA_TYPE = "application/timestamp-query"
 REPLY_MEDIA_TYPE = "application/timestamp-reply"
 
-#: PKIStatus values under which the reply carries a token. pyHanko itself takes only
-#: ``granted`` and refuses ``granted_with_mods`` with its own error, which the caller maps.
-_GRANTED = frozenset({"granted", "granted_with_mods"})
+#: The PKIStatus under which a reply's token is used. ``granted_with_mods`` (the TSA changed
+#: something the request asked for, e.g. its policy) carries a token too, but pyHanko refuses
+#: it; this client says so by name instead of pyHanko's generic "did not grant".
+_GRANTED = "granted"
 
 
 class TimeStampFailed(InvalidInput):
@@ -101,7 +102,12 @@ class HttpTimeStamper(TimeStamper):
             fail_info = status_info["fail_info"].native
         except (ValueError, TypeError, KeyError):  # asn1crypto's ways of refusing bytes
             raise TsaBadReply(f"the TSA at {shown} answered with bytes that are not a time-stamp reply") from None
-        if status not in _GRANTED:
+        if status == "granted_with_mods":
+            raise TsaRefused(
+                f"the TSA at {shown} granted a time-stamp with modifications (grantedWithMods), which is not "
+                "accepted: ask it for an unmodified grant or use another TSA"
+            )
+        if status != _GRANTED:
             # Only the PKIStatus and failInfo names: statusString is free text from the server.
             reasons = ", ".join([str(status), *sorted(str(flag) for flag in fail_info or ())])
             raise TsaRefused(f"the time-stamp authority did not grant a time-stamp ({reasons})")

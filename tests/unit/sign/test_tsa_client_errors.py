@@ -132,3 +132,17 @@ def test_granting_tsa_over_http_still_stamps(pki, authority, tsa_server):
     from fincert.sign.service import signature_timestamp_time
 
     assert signature_timestamp_time(signature) == START
+
+
+def test_grant_with_modifications_is_named(pki, authority, tsa_server):
+    """pyHanko refuses grantedWithMods with its generic error; the client names it instead."""
+    from asn1crypto import tsp
+
+    def modified(body: bytes) -> tuple[int, str, bytes]:
+        reply = tsp.TimeStampResp.load(authority.respond(body))
+        reply["status"]["status"] = "granted_with_mods"
+        return 200, "application/timestamp-reply", reply.dump(force=True)
+
+    with pytest.raises(TsaRefused) as failed:
+        sign_with(pki, tsa_server(modified))
+    assert "grantedWithMods" in failed.value.detail and failed.value.field == "tsa"
