@@ -104,6 +104,19 @@ def test_console_registration_keeps_the_entries_but_not_the_resident_number(clie
     assert count(runtime, Member) == 0
 
 
+def test_console_says_an_existing_member_is_in_the_member_list(client, runtime):
+    """The holder's sign-up says "log in on the right"; an operator is told where to look."""
+    token = csrf(client)
+    runtime.registrar.add_operator("HANBIT", "hanbit-op", password="operator-pass-1")
+    client.post("/console/login", data={"csrf_token": token, "username": "hanbit-op", "password": "operator-pass-1"})
+    entries = {"csrf_token": token, "name": "이영희", "rrn": RRN, "phone": "010-5555-4444", "email": "y@example.com"}
+    assert client.post("/console/members", data=entries).status_code in (200, 303)
+    again = client.post("/console/members", data=entries)
+    assert again.status_code == 409
+    assert errors(again.text) == ["이미 이 금융기관의 회원입니다. 회원 목록에서 찾아 주세요."]
+    assert count(runtime, Member) == 1
+
+
 # -- impossible IDs are a wrong login, written nowhere ----------------------------------------------
 
 

@@ -84,7 +84,8 @@ def redirect(url: str) -> RedirectResponse:
 
 def form_error(request: Request, error: FincertError, *, default_field: str = "_form") -> dict[str, str]:
     """``{field: message}`` for one domain error, in the page's language."""
-    return {error.field or default_field: error_text(error, page_language(request), subject=default_field)}
+    console = request.url.path.startswith("/console")
+    return {error.field or default_field: error_text(error, page_language(request), subject=default_field, console=console)}
 
 
 class PageAnswer(Exception):
