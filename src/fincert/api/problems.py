@@ -35,7 +35,7 @@ def _page_for_browser(request: Request, status: int) -> Response | None:
         return None
     if "text/html" not in request.headers.get("accept", ""):
         return None
-    return page(request, status)  # type: ignore[no-any-return]
+    return page(request)  # type: ignore[no-any-return]
 
 
 def install(app: FastAPI) -> None:

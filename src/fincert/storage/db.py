@@ -153,9 +153,8 @@ class Database:
             with self._autocommit_engine.connect() as connection:
                 yield connection
             return
-        with self._read_engine.connect() as connection:
+        with self._read_engine.connect() as connection:  # rolled back when it closes
             yield connection
-            connection.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

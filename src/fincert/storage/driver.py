@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psycopg
-from psycopg.rows import RowFactory, namedtuple_row, tuple_row
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -37,19 +36,12 @@ def _as_sqlalchemy_errors(statement: str, params: Any) -> Iterator[None]:
         raise exc.DBAPIError(statement, params, error) from error
 
 
-def execute(
-    bind: Session | Connection,
-    statement: str,
-    params: Mapping[str, Any] | None = None,
-    *,
-    named: bool = False,
-) -> psycopg.Cursor[Any]:
+def execute(bind: Session | Connection, statement: str, params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Any]:
     """Run ``statement`` (psycopg's ``%(name)s`` parameters) on ``bind``'s connection, inside
-    its transaction if one is open; rows come back as named tuples with ``named``."""
+    its transaction if one is open; rows come back as tuples."""
     connection = bind.connection() if isinstance(bind, Session) else bind
     driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
-    factory: RowFactory[Any] = namedtuple_row if named else tuple_row
-    cursor = driver.cursor(row_factory=factory)
+    cursor = driver.cursor()
     with _as_sqlalchemy_errors(statement, params):
         cursor.execute(statement, params)  # type: ignore[arg-type]
     return cursor

@@ -364,12 +364,14 @@ _KIND_TEXT = {
 }
 
 
-#: The console's own wording where the holder's would tell an operator to do the holder's part.
-_CONSOLE_DETAIL_TEXT: tuple[tuple[str, str, str], ...] = (
-    ("conflict", r"already a member", "이미 이 금융기관의 회원입니다. 회원 목록에서 찾아 주세요."),
-)
-_CONSOLE_DETAIL_TEXT_EN: tuple[tuple[str, str, str], ...] = (
-    ("conflict", r"already a member", "This person is already a member of this institution: find them in the member list."),
+#: The console's own wording (Korean, English) where the holder's would tell an operator to do
+#: the holder's part.
+_CONSOLE_DETAIL_TEXT: tuple[tuple[str, str, tuple[str, str]], ...] = (
+    (
+        "conflict",
+        r"already a member",
+        ("이미 이 금융기관의 회원입니다. 회원 목록에서 찾아 주세요.", "This person is already a member of this institution: find them in the member list."),
+    ),
 )
 
 
@@ -378,9 +380,9 @@ def error_text(error: FincertError, lang: str, subject: str | None = None, *, co
     ``subject`` names what was being checked (``otp``, ``pin``…) when the error does not;
     ``console``: the reader is an institution's operator, not the holder."""
     if console:
-        for kind, pattern, text in _CONSOLE_DETAIL_TEXT if lang == "ko" else _CONSOLE_DETAIL_TEXT_EN:
+        for kind, pattern, (korean, english) in _CONSOLE_DETAIL_TEXT:
             if kind == error.kind and re.search(pattern, error.detail):
-                return text
+                return korean if lang == "ko" else english
     if lang != "ko":
         return error.detail
     if error.kind == "invalid-input" and error.field in _FIELD_TEXT:

@@ -34,7 +34,7 @@ router.include_router(console.router)
 router.include_router(pages.router)
 
 
-def page_for_browser(request: Request, status: int) -> Response:
+def page_for_browser(request: Request) -> Response:
     """What a browser gets for a path that is no page (``api.problems`` asks): the "page not
     found" page, in the page's language, with the console's header under ``/console``."""
     return render(request, "not_found.html", {"console": request.url.path.startswith("/console")}, status=404)
