@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from bench import proc_cpu
 from bench.common import deployment, timed
 from fincert.ra.verifiers.base import make_evidence
 
@@ -194,6 +195,18 @@ def _collect_all(port: int, bodies: list[bytes]) -> tuple[float, list[float]]:
     return len(bodies) / elapsed, latencies
 
 
+def _collect_measured(port: int, server_pid: int, bodies: list[bytes]) -> tuple[float, list[float], float | None]:
+    """``_collect_all`` plus the CPU per collection, in ms, of the server's processes and every
+    PostgreSQL backend (None without ``/proc``): steadier than the rate on a drifting machine."""
+    before = (proc_cpu.tree_seconds(server_pid), proc_cpu.postgres_backend_seconds())
+    rate, latencies = _collect_all(port, bodies)
+    after = (proc_cpu.tree_seconds(server_pid), proc_cpu.postgres_backend_seconds())
+    if None in before or None in after:
+        return rate, latencies, None
+    used = (after[0] - before[0]) + (after[1] - before[1])  # type: ignore[operator]
+    return rate, latencies, used / len(bodies) * 1000
+
+
 def run(report: dict) -> None:
     keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(KEY_POOL)]
     csrs = [_csr(k) for k in keys]
@@ -218,6 +231,8 @@ def run(report: dict) -> None:
         server = _start_server(rt, port)
         floor = _start_server(rt, floor_port, "bench.stack_floor:make_app")
         raws, rates, ratios, latencies, floors, floor_ratios = [], [], [], [], [], []
+        cpu_api: list[float] = []
+        cpu_floor: list[float] = []
         try:
             warm, bodies = bodies[: CLIENTS * 2], bodies[CLIENTS * 2 :]
             _collect_all(port, warm)  # connection pools, imports, CA key load in each worker
@@ -225,8 +240,11 @@ def run(report: dict) -> None:
             for round_ in range(ROUNDS):
                 raw = _raw_build_sign_rate(1000)
                 round_bodies = bodies[round_ * PER_ROUND : (round_ + 1) * PER_ROUND]
-                floor_rate, _ = _collect_all(floor_port, round_bodies)
-                api_rate, round_latencies = _collect_all(port, round_bodies)
+                floor_rate, _, floor_cpu = _collect_measured(floor_port, floor.pid, round_bodies)
+                api_rate, round_latencies, api_cpu = _collect_measured(port, server.pid, round_bodies)
+                if api_cpu is not None and floor_cpu is not None:
+                    cpu_api.append(api_cpu)
+                    cpu_floor.append(floor_cpu)
                 raws.append(raw)
                 floors.append(floor_rate)
                 rates.append(api_rate)
@@ -247,6 +265,13 @@ def run(report: dict) -> None:
         section["API collect latency p50, ms"] = statistics.median(latencies) * 1000
         section["API collect latency p99, ms"] = latencies[int(len(latencies) * 0.99) - 1] * 1000
         section["ratio API : raw (median of per-round ratios)"] = statistics.median(ratios)
+        if cpu_api:
+            cores = os.cpu_count() or 1
+            api_ms, floor_ms = statistics.median(cpu_api), statistics.median(cpu_floor)
+            section["CPU per collection, API (workers + PostgreSQL), ms (median of rounds)"] = api_ms
+            section["CPU per collection, stack floor (server + PostgreSQL), ms (median of rounds)"] = floor_ms
+            section[f"API rate if all {cores} cores did nothing else, certificates/s"] = cores * 1000 / api_ms
+            section[f"stack floor rate if all {cores} cores did nothing else, certificates/s"] = cores * 1000 / floor_ms
         section["goal (issue 4)"] = ">= 500 certificates/s"
     report["issuance through the API (verified application -> stored certificate)"] = section
 
