@@ -100,3 +100,17 @@ def test_refusals_are_problem_documents(world):
     response = call(client, "GET", "/api/v1/institutions/HANBIT/members", tokens["other"])
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 403
+
+
+@pytest.mark.parametrize("token", ["garbage", "fop", "FMS_x", "Basic x", "\x7f"])
+def test_a_token_that_is_no_token_of_the_service_is_401_not_403(world, token):
+    """A credential the service does not know is no caller at all: 401 (it was a 403 "this
+    operation is for members/operators", as if a known caller of the other kind had called)."""
+    client, tokens = world
+    for method, url in (("GET", "/api/v1/me"), ("GET", "/api/v1/institutions/HANBIT/members")):
+        response = call(client, method, url, token)
+        assert response.status_code == 401, (url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    # A known caller of the other kind is still refused with 403.
+    assert call(client, "GET", "/api/v1/me", tokens["own"]).status_code == 403
+    assert call(client, "GET", "/api/v1/institutions/HANBIT/members", tokens["member"]).status_code == 403

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from fincert import __version__
-from fincert.api import metrics, problems, security
+from fincert.api import metrics, openapi, problems, security
 from fincert.api.limits import BodySizeLimit
 from fincert.api.routes import ca_files
 from fincert.logs import use_json_logs
@@ -57,6 +57,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     app.state.browser_page = web.page_for_browser
     security.install(app)
+    openapi.install(app)
     # Outermost: an oversized body is refused before the CSRF check would read a form.
     app.add_middleware(BodySizeLimit)
     return app

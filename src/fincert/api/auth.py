@@ -1,8 +1,9 @@
 """Who is calling: operator tokens (``fop_…``) and member sessions (``fms_…``).
 
 Dependencies for routes. Operators act only inside their own institution; members act only on
-themselves. Anonymous callers get 401, the wrong kind of caller or another institution's
-operator gets 403. Web pages use the same tokens from an HttpOnly cookie (``fincert_session``).
+themselves. Anonymous callers, and tokens that are no token of this service, get 401; the wrong
+kind of caller or another institution's operator gets 403. Web pages use the same tokens from an
+HttpOnly cookie (``fincert_session``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def bearer_token(request: Request) -> str | None:
 
 def current_operator(request: Request, runtime: RuntimeDep) -> OperatorPrincipal:
     token = bearer_token(request)
-    if token is None:
+    if token is None or not token.startswith(("fop_", "fms_")):
+        # No token, or one that is no token of this service: the caller is not known (401).
         raise Unauthorized("an operator token is required (Authorization: Bearer fop_…)")
     if not token.startswith("fop_"):
         raise Forbidden("this operation is for institution operators")
@@ -50,7 +52,7 @@ def institution_operator(code: str, operator: Annotated[OperatorPrincipal, Depen
 
 def current_member(request: Request, runtime: RuntimeDep) -> MemberPrincipal:
     token = bearer_token(request)
-    if token is None:
+    if token is None or not token.startswith(("fop_", "fms_")):
         raise Unauthorized("log in first (Authorization: Bearer fms_…)")
     if not token.startswith("fms_"):
         raise Forbidden("this operation is for members")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fincert.api.asgi import HttpMiddleware, send_problem, send_whole
@@ -27,17 +28,29 @@ class BodySizeLimit(HttpMiddleware):
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge(self.max_body)
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        except BodyTooLarge:
+            # Raised where no exception handler runs (a middleware reading the body, e.g. the
+            # CSRF check of a form); inside the app the handler answers (``problems.install``).
             await _too_large(send, self.max_body, scope)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """A body without a Content-Length (chunked) grew past the limit while being read.
+
+    An ``HTTPException`` so that the app's own handlers answer it: FastAPI re-raises an
+    ``HTTPException`` met while reading a body (any other error would become its generic
+    400 "There was an error parsing the body"), and the answer then passes through the
+    metrics and security middlewares like any other, instead of being logged as a 500.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request bodies are limited to {limit} bytes")
+        self.limit = limit
 
 
 async def _too_large(send: Send, limit: int, scope: Scope) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -77,7 +79,7 @@ class RequestMetrics(HttpMiddleware):
     @staticmethod
     def _record(scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None)
+        template = getattr(route, "path", None) or _plain_route_template(scope)
         if template is None:
             # Unmatched paths all share one label: raw paths would let any client add series.
             template = "unmatched"
@@ -98,8 +100,30 @@ class RequestMetrics(HttpMiddleware):
             ISSUANCE_LATENCY.labels(storage="api").observe(seconds)
 
 
+#: Path templates of plain Starlette routes (the OCSP routes), by endpoint: FastAPI puts such a
+#: route's endpoint in the scope but not the route itself, so without this every OCSP request
+#: was logged and counted as ``unmatched`` and the OCSP metrics never counted one.
+_PLAIN_TEMPLATES: dict[object, str] = {}
+
+
+def plain_route(template: str, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint``, known to the metrics as the route ``template`` (for ``add_route``)."""
+    _PLAIN_TEMPLATES[endpoint] = template
+    return endpoint
+
+
+def _plain_route_template(scope: Scope) -> str | None:
+    return _PLAIN_TEMPLATES.get(scope.get("endpoint"))  # type: ignore[arg-type]
+
+
 def install(app: FastAPI) -> None:
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response, include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"description": "The Prometheus text format.", "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

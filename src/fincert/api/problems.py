@@ -61,6 +61,13 @@ def install(app: FastAPI) -> None:
         # Never echo the submitted values: they may be resident numbers or passwords.
         return problem(422, "Invalid request", "the request body or parameters are invalid", "invalid-input", errors=errors)
 
+    from fincert.api.limits import BodyTooLarge  # limits → asgi → this module: import late
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> Response:
+        # The same answer as the middleware's for a declared Content-Length over the limit.
+        return problem(413, "Payload Too Large", str(exc.detail), "too-large")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         return _page_for_browser(request, exc.status_code) or problem(

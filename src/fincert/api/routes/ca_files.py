@@ -9,7 +9,12 @@ from fincert.api.params import RowId
 router = APIRouter(tags=["ca"])
 
 
-@router.get("/ca/{authority_id}.crt", summary="A CA certificate (DER), as named in caIssuers")
+@router.get(
+    "/ca/{authority_id}.crt",
+    summary="A CA certificate (DER), as named in caIssuers",
+    response_class=Response,
+    responses={200: {"description": "The DER certificate.", "content": {"application/pkix-cert": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def ca_certificate(authority_id: RowId, request: Request) -> Response:
     der = request.app.state.runtime.ca.authority_certificate(authority_id)
     return Response(der, media_type="application/pkix-cert", headers={"Cache-Control": "public, max-age=86400"})

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
-from fincert.api.params import RowId
+from fincert.api.params import NO_NUL, RowId
 from fincert.errors import InvalidInput
 from fincert.ra.lifecycle import POLICY_PURPOSE, Collection
 
@@ -25,8 +25,8 @@ class ApplicationIn(BaseModel):
 
 
 class CollectIn(BaseModel):
-    reference_number: str = Field(max_length=32)
-    authorization_code: str = Field(max_length=64)
+    reference_number: str = Field(max_length=32, pattern=NO_NUL)
+    authorization_code: str = Field(max_length=64, pattern=NO_NUL)
     storage: Literal["file", "cloud"]
     csr: str | None = Field(default=None, max_length=16_000, description="PEM PKCS#10 request (file storage)")
     random_num: str | None = Field(default=None, max_length=64, description="hex, the 20-byte randomNum kept with the key (file storage)")

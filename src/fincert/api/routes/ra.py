@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
@@ -145,7 +145,12 @@ def enroll(code: str, member_id: RowId, body: EnrollIn, operator: OperatorDep, r
 
 
 @router.get("/institutions/{code}/audit", summary="The institution's audit records")
-def institution_audit(code: str, operator: OperatorDep, runtime: RuntimeDep, limit: int = 100) -> dict[str, Any]:
+def institution_audit(
+    code: str,
+    operator: OperatorDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many of the newest records (1 to 1000).")] = 100,
+) -> dict[str, Any]:
     return {"records": runtime.registrar.institution_audit(operator.institution_id, limit=limit)}
 
 

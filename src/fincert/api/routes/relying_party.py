@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from fincert.api.params import NO_NUL
 from fincert.sign.service import decode_base64
 
 router = APIRouter(prefix="/api/v1/rp", tags=["relying party (example bank)"])
@@ -25,7 +26,7 @@ class ChallengeAnswer(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    challenge_id: str = Field(max_length=64)
+    challenge_id: str = Field(max_length=64, pattern=NO_NUL)
     signature: str = Field(description="CMS signature over the challenge bytes, base64 (detached or attached).")
 
 
@@ -74,6 +75,6 @@ async def transfer(body: TransferRequest, request: Request) -> dict[str, Any]:
 @router.get("/evidence/{reference}", summary="An accepted order with its signature, time-stamp and report")
 def evidence(
     request: Request,
-    reference: Annotated[str, Path(max_length=64, description="The random reference the transfer's answer gave.")],
+    reference: Annotated[str, Path(max_length=64, pattern=NO_NUL, description="The random reference the transfer's answer gave.")],
 ) -> dict[str, Any]:
     return _rp(request).evidence(reference).as_json()

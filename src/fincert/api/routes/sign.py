@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from fincert.api.limits import BodyTooLarge
 from fincert.errors import InvalidInput
 from fincert.sign.service import decode_base64
 
@@ -153,6 +154,8 @@ async def _verify_inputs(request: Request) -> tuple[bytes, bytes | None, str | N
     if media_type == "multipart/form-data":
         try:
             form = await request.form()
+        except BodyTooLarge:
+            raise
         except Exception:  # noqa: BLE001 - any parse failure of the client's form is its error
             raise InvalidInput("the multipart form cannot be read") from None
         signature_part = form.get("signature")
@@ -192,6 +195,10 @@ def parse_json_body(model: type[BaseModel], body: bytes) -> Any:
         raise InvalidInput(f"invalid request field {field or 'body'}: {first.get('msg', 'invalid')}", field=field or None) from None
     except UnicodeDecodeError:
         raise InvalidInput("the body is not UTF-8 JSON") from None
+    except ValueError:
+        # json.loads refuses an integer literal past Python's digit limit (4300) with a plain
+        # ValueError, not a JSONDecodeError.
+        raise InvalidInput("the body holds a number with too many digits") from None
     except RecursionError:
         # json.loads recurses once per nesting level; a body of nested brackets is malformed input.
         raise InvalidInput("the body is nested too deeply") from None

@@ -20,6 +20,9 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from fincert.api.limits import BodyTooLarge
+from fincert.api.metrics import plain_route
+from fincert.api.params import RowId
 from fincert.va.ocsp import MAX_REQUEST_BYTES
 from fincert.va.ocsp_http import OCSP_MAX_AGE, OCSP_REQUEST, OCSP_RESPONSE, decode_get_request
 from fincert.va.publisher import HTTP_MAX_AGE as CRL_MAX_AGE
@@ -76,11 +79,15 @@ async def _answer(request: Request, der: bytes) -> OcspAnswer:
 
 # The two OCSP endpoints are plain Starlette routes, not FastAPI operations: FastAPI's
 # per-request dependency and body machinery tripled the cost of a pre-signed answer (measured
-# in bench/va.py), and OCSP has no JSON to validate. They are absent from the OpenAPI schema.
+# in bench/va.py), and OCSP has no JSON to validate. ``api/openapi.py`` documents them.
 async def ocsp_post(request: Request) -> Response:
     """OCSP request (RFC 6960), DER body."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    body = await request.body()
+    try:
+        body = await request.body()
+    except BodyTooLarge:
+        # A chunked body past the limit: OCSP clients read only OCSP responses.
+        return _ocsp_http(MALFORMED, request, cacheable_method=False)
     if content_type != OCSP_REQUEST or len(body) > MAX_REQUEST_BYTES:
         return _ocsp_http(MALFORMED, request, cacheable_method=False)
     # A POST answer is as cacheable as a GET one when it carries no nonce (RFC 5019 §5 only
@@ -96,12 +103,20 @@ async def ocsp_get(request: Request) -> Response:
     return _ocsp_http(await _answer(request, der), request, cacheable_method=True)
 
 
-router.add_route("/ocsp", ocsp_post, methods=["POST"], include_in_schema=False)
-router.add_route("/ocsp/{encoded:path}", ocsp_get, methods=["GET"], include_in_schema=False)
+router.add_route("/ocsp", plain_route("/ocsp", ocsp_post), methods=["POST"], include_in_schema=False)
+router.add_route("/ocsp/{encoded:path}", plain_route("/ocsp/{encoded}", ocsp_get), methods=["GET"], include_in_schema=False)
 
 
-@router.get("/crl/{authority_id}/{scope}.crl", summary="A CRL (DER): a partition number or 'full'", response_class=Response)
-def crl(authority_id: int, scope: str, request: Request) -> Response:
+@router.get(
+    "/crl/{authority_id}/{scope}.crl",
+    summary="A CRL (DER): a partition number or 'full'",
+    response_class=Response,
+    responses={
+        200: {"description": "The DER CRL.", "content": {PKIX_CRL: {"schema": {"type": "string", "format": "binary"}}}},
+        304: {"description": "Not modified (If-None-Match matched the ETag)."},
+    },
+)
+def crl(authority_id: RowId, scope: str, request: Request) -> Response:
     runtime = request.app.state.runtime
     document = runtime.va.crl.crl(authority_id, scope)
     now = runtime.clock.now()

@@ -10,6 +10,7 @@ import mimetypes
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+from starlette.exceptions import HTTPException
 
 from fincert.web import console, pages
 from fincert.web.rendering import STATIC, render
@@ -21,9 +22,15 @@ _STATIC_ROOT = STATIC.resolve()
 
 @router.get("/static/{path:path}")
 def static_file(path: str) -> Response:
-    target = (_STATIC_ROOT / path).resolve()
-    if not target.is_relative_to(_STATIC_ROOT) or not target.is_file():
-        return Response(status_code=404)
+    try:
+        target = (_STATIC_ROOT / path).resolve()
+        found = target.is_relative_to(_STATIC_ROOT) and target.is_file()
+    except (ValueError, OSError):
+        # A NUL byte (ValueError) or a name too long for the file system (OSError) names no file.
+        found = False
+    if not found:
+        # The problem document, or the "page not found" page for a browser (``api.problems``).
+        raise HTTPException(404, "Not Found")
     media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if target.suffix == ".js":
         media_type = "text/javascript"
