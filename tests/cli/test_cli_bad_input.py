@@ -19,7 +19,7 @@ from fincert.runtime import open_runtime
 
 PASSWORD = "Passw0rd!23"
 PIN = "482916"
-RRNS = {"issue": "900101-1234567", "renew": "880808-2345678", "write": "770707-1234567"}
+RRNS = {"issue": "900101-1234567", "renew": "880808-2345678", "write": "770707-1234567", "interrupt": "660606-1234567"}
 
 
 def one_line_error(result, *, exit_code: int = 1) -> str:
@@ -346,3 +346,248 @@ def test_sign_and_crl_outputs_are_checked_before_anything_happens(cli, deploymen
     # The refused runs published nothing: the next CRL number follows the first.
     assert json.loads(cli(["crl", "--json"], home).stdout)["crl_number"] == number + 1
     assert list(folder.iterdir()) == []
+
+
+def _run_in_process(monkeypatch, capfd, home: Path, args: list[str]) -> tuple[int, str, str]:
+    """``fincert ARGS`` through the console-script entry (``main.run``), in this process."""
+    import sys
+
+    from fincert.cli import main
+
+    for name in [n for n in os.environ if n.startswith("FINCERT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FINCERT_HOME", str(home))
+    monkeypatch.setenv("FINCERT_LOG_LEVEL", "WARNING")
+    monkeypatch.setattr(sys, "argv", ["fincert", *args])
+    with pytest.raises(SystemExit) as exited:
+        main.run()
+    captured = capfd.readouterr()
+    return exited.value.code, captured.out, captured.err
+
+
+def test_ctrl_c_while_the_key_files_are_written_leaves_no_files_and_no_active_certificate(deployment, tmp_path, monkeypatch, capfd):
+    """Ctrl-C after the CA issued, half-way through writing the NPKI folder: the half-written
+    folder used to stay behind, and the certificate stayed active with its key lost."""
+    from fincert.cli import cert
+
+    home, base = deployment["home"], deployment["base"]
+    member = deployment["members"]["interrupt"]
+
+    def interrupted(root, ca_name, certificate, sign_pri_key):
+        folder = Path(root) / npki_cert_dir(ca_name, certificate.subject)
+        folder.mkdir(parents=True)
+        (folder / "signCert.der").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cert, "write_npki_folder", interrupted)
+    out = tmp_path / "usb"
+    code, stdout, stderr = _run_in_process(monkeypatch, capfd, home, [
+        "cert", "issue", str(member), "--security-card", str(base / "card-interrupt.json"),
+        "--storage", "file", "--out", str(out), "--password", PASSWORD, "--json"])
+
+    assert code == 130 and stdout == ""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fincert: error: interrupted"), stderr
+    assert "was revoked" in lines[0] and PASSWORD not in stderr
+    assert not out.exists()
+    statuses = [row for row in _certificate_statuses(home, member)]
+    assert statuses == ["revoked"]
+    assert count(home, "SELECT COUNT(*) FROM applications WHERE member_id = ? AND open_member_id IS NOT NULL", member) == 0
+
+
+def test_ctrl_c_during_identity_verification_leaves_no_open_application(deployment, monkeypatch, capfd):
+    """An interrupted issuance used to leave its application open: the member could start
+    nothing else until it expired."""
+    from fincert.cli import cert
+
+    home, base = deployment["home"], deployment["base"]
+    member = deployment["members"]["interrupt"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cert, "_prove_identity", interrupted)
+    code, stdout, stderr = _run_in_process(monkeypatch, capfd, home, [
+        "cert", "issue", str(member), "--security-card", str(base / "card-interrupt.json"), "--storage", "cloud", "--pin", PIN])
+
+    assert (code, stdout, stderr) == (130, "", "fincert: error: interrupted\n")
+    assert count(home, "SELECT COUNT(*) FROM applications WHERE member_id = ? AND open_member_id IS NOT NULL", member) == 0
+    assert count(home, "SELECT COUNT(*) FROM applications WHERE member_id = ? AND status = 'cancelled'", member) >= 1
+
+
+def _certificate_statuses(home: Path, member: int) -> list[str]:
+    from typer.testing import CliRunner as Runner
+
+    from fincert.cli import main
+
+    listed = Runner().invoke(main.app, ["cert", "list", "--member", str(member), "--json"], env={"FINCERT_HOME": str(home)})
+    assert listed.exit_code == 0, listed.output
+    return [c["status"] for c in json.loads(listed.stdout)["certificates"] if c["storage"] == "file"]
+
+
+def test_arguments_that_are_not_utf8_are_named_not_an_internal_error(cli, deployment, tmp_path):
+    """A name or password typed in a non-UTF-8 terminal (Python keeps such bytes as lone
+    surrogates) used to reach SQLite or the key-file code: "internal error (UnicodeEncodeError)"."""
+    home = deployment["home"]
+    records = audit_records(home)
+    bad = "x\udcffy"  # the byte 0xff on the command line
+    line = one_line_error(cli(["institution", "add", "LATIN1", "--name", bad, "--json"], home), exit_code=2)
+    assert line == "fincert: error: the value of --name is not valid UTF-8 text (check the terminal's character encoding)"
+    line = one_line_error(cli(["institution", "add", "LATIN1", f"--name={bad}"], home), exit_code=2)
+    assert "the value of --name" in line
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    secret = f"Passw0rd!{bad}"
+    sign = ["sign", "--in", str(doc), "--out", str(tmp_path / "doc.sig"), "--p12", str(doc)]
+    line = one_line_error(cli([*sign, "--password", secret], home), exit_code=2)
+    assert "the value of --password is not valid UTF-8" in line
+    line = one_line_error(cli(sign, home, env={"FINCERT_SIGN_PASSWORD": secret}), exit_code=2)
+    assert line.startswith("fincert: error: FINCERT_SIGN_PASSWORD is not valid UTF-8")
+    assert "argument 3" in one_line_error(cli(["member", "show", "\udcff"], home), exit_code=2)
+    assert count(home, "SELECT COUNT(*) FROM institutions WHERE code = 'LATIN1'") == 0
+    assert audit_records(home) == records
+    # A file name may be any bytes: it is still used as given.
+    line = one_line_error(cli(["sign", "--in", str(tmp_path / bad), "--out", str(tmp_path / "s"), "--p12", str(doc),
+                               "--password", PASSWORD], home))
+    assert "input file" in line and "does not exist" in line
+
+
+def test_sign_and_crl_never_write_over_their_inputs_or_the_home(cli, deployment, tmp_path):
+    """`sign --in doc --out doc` used to replace the document with its detached signature, and
+    `--out KEYDIR/signCert.der` the holder's certificate; `crl --out` or `sign --out` could
+    overwrite the deployment's database or CA files."""
+    home = deployment["home"]
+    doc = tmp_path / "doc.txt"
+    doc.write_text("the contract")
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir()
+    (key_dir / "signCert.der").write_bytes(b"certificate")
+    (key_dir / "signPri.key").write_bytes(b"key")
+    p12 = tmp_path / "mine.p12"
+    p12.write_bytes(b"p12")
+    database = home / "fincert.db"
+    before = {path: path.read_bytes() for path in (doc, key_dir / "signCert.der", key_dir / "signPri.key", p12, database)}
+    sign = ["sign", "--in", str(doc), "--password", PASSWORD, "--json"]
+    cases = [
+        ([*sign, "--out", str(doc), "--key-dir", str(key_dir)], "is the input file"),
+        ([*sign, "--out", str(tmp_path / "." / "doc.txt"), "--p12", str(p12)], "is the input file"),
+        ([*sign, "--out", str(key_dir / "signCert.der"), "--key-dir", str(key_dir)], "is the certificate of --key-dir"),
+        ([*sign, "--out", str(key_dir / "signPri.key"), "--key-dir", str(key_dir)], "is the private key of --key-dir"),
+        ([*sign, "--out", str(p12), "--p12", str(p12)], "is the PKCS#12 file"),
+        ([*sign, "--out", str(database), "--p12", str(p12)], "is a file of FINCERT_HOME"),
+        (["crl", "--out", str(database), "--json"], "is a file of FINCERT_HOME"),
+        (["crl", "--out", str(home / "ca" / "root.pem")], "is a file of FINCERT_HOME"),
+    ]
+    for args, message in cases:
+        line = one_line_error(cli(args, home))
+        assert message in line, (args, line)
+        assert PASSWORD not in line
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_reissue_without_a_sent_code_spends_no_identity_challenge(cli, deployment):
+    """`cert reissue --sms-code` before `member send-code`: the security-card challenge (or the
+    one-time OTP code) used to be spent first, and only then was the missing code noticed."""
+    home, base = deployment["home"], deployment["base"]
+    member = deployment["members"]["renew"]
+    card = str(base / "card-renew.json")
+    issued = cli(["cert", "issue", str(member), "--security-card", card, "--storage", "cloud", "--pin", PIN, "--json"], home)
+    assert issued.returncode == 0, issued.stderr
+    challenges = "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'verification.%' AND subject_type = 'member' AND subject_id = ?"
+    before = count(home, challenges, str(member))
+    line = one_line_error(cli(["cert", "reissue", str(member), "--security-card", card,
+                               "--sms-code", "123456", "--storage", "cloud", "--pin", PIN, "--json"], home))
+    assert "no sms code was sent" in line
+    assert count(home, challenges, str(member)) == before
+    assert count(home, "SELECT COUNT(*) FROM applications WHERE member_id = ? AND open_member_id IS NOT NULL", member) == 0
+
+
+def test_a_file_the_domain_cannot_write_is_one_line_not_an_internal_error(tmp_path, monkeypatch, capfd):
+    """`fincert init` in a home whose ca/root.pem cannot be written (read-only or immutable) used
+    to end as "internal error (PermissionError)"."""
+    from fincert.runtime import Runtime
+
+    home = tmp_path / "home"
+
+    def refused(self, hierarchy):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self.home / "ca" / "root.pem"))
+
+    monkeypatch.setattr(Runtime, "write_ca_files", refused)
+    code, stdout, stderr = _run_in_process(monkeypatch, capfd, home, ["init", "--json"])
+    assert (code, stdout) == (1, "")
+    assert stderr == f"fincert: error: Permission denied: {home / 'ca' / 'root.pem'}\n"
+
+
+_TERMINATED_WHILE_WRITING = """
+import os, signal, sys, time
+from pathlib import Path
+from fincert.cli import cert, main
+from fincert.formats.npki import npki_cert_dir
+
+def terminated(root, ca_name, certificate, sign_pri_key):
+    folder = Path(root) / npki_cert_dir(ca_name, certificate.subject)
+    folder.mkdir(parents=True)
+    (folder / "signCert.der").write_bytes(b"half")
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+
+cert.write_npki_folder = terminated
+sys.argv = ["fincert", *sys.argv[1:]]
+main.run()
+"""
+
+
+def test_sigterm_while_the_key_files_are_written_undoes_like_ctrl_c(deployment, tmp_path):
+    """`kill PID` half-way through writing the NPKI folder used to end the process at once: a
+    half-written folder, and an active certificate whose key exists nowhere."""
+    import subprocess
+    import sys
+
+    home, base = deployment["home"], deployment["base"]
+    member = deployment["members"]["interrupt"]
+    out = tmp_path / "usb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINCERT_")}
+    env.update({"FINCERT_HOME": str(home), "FINCERT_LOG_LEVEL": "WARNING"})
+    result = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_WHILE_WRITING, "cert", "issue", str(member), "--product", "joint",
+         "--security-card", str(base / "card-interrupt.json"), "--storage", "file", "--out", str(out), "--password", PASSWORD],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    line = one_line_error(result, exit_code=130)
+    assert "interrupted while writing the key files" in line and "was revoked" in line
+    assert not out.exists()
+    assert "active" not in _certificate_statuses(home, member)
+
+
+def test_stray_arguments_are_not_echoed(cli, tmp_path):
+    """`sign --cloud --pin 482916` (the serial forgotten: --cloud takes "--pin" as its value) used
+    to print "Got unexpected extra argument(s) (482916)", the PIN on stderr."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    result = cli(["sign", "--in", str(doc), "--out", str(tmp_path / "sig"), "--cloud", "--pin", PIN, "--json"], tmp_path / "home")
+    line = one_line_error(result, exit_code=2)
+    assert "unexpected extra argument" in line and PIN not in line
+    line = one_line_error(cli(["member", "show", "1", PASSWORD], tmp_path / "home"), exit_code=2)
+    assert "unexpected extra argument" in line and PASSWORD not in line
+    assert not (tmp_path / "home").exists()
+
+
+def test_options_of_the_other_storage_are_refused_not_ignored(cli, deployment, tmp_path):
+    """`--storage cloud --out DIR --password PW` used to issue a cloud certificate and write no
+    file; `--storage file ... --pin PIN` ignored the PIN: the holder believed otherwise."""
+    home, base = deployment["home"], deployment["base"]
+    member = str(deployment["members"]["issue"])
+    card = str(base / "card-issue.json")
+    out = tmp_path / "usb"
+    records = audit_records(home)
+    cases = [
+        (["--storage", "cloud", "--pin", PIN, "--out", str(out), "--password", PASSWORD], "are for file storage"),
+        (["--storage", "cloud", "--pin", PIN, "--format", "pkcs12"], "are for file storage"),
+        (["--storage", "file", "--out", str(out), "--password", PASSWORD, "--pin", PIN], "--pin is for cloud storage"),
+    ]
+    for args, message in cases:
+        line = one_line_error(cli(["cert", "issue", member, "--security-card", card, *args, "--json"], home))
+        assert message in line and PIN not in line and PASSWORD not in line
+    renew = one_line_error(cli(["cert", "renew", "--cloud", "abcdef", "--pin", PIN, "--password", PASSWORD], home))
+    assert "--cloud with --pin" in renew
+    assert audit_records(home) == records and not out.exists()

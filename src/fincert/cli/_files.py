@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from fincert.errors import InvalidInput, NotFound
@@ -62,6 +63,23 @@ def check_output_file(path: Path, option: str) -> None:
     if not path.parent.is_dir():
         raise InvalidInput(f"the folder of {option} {path} does not exist")
     _probe_writable(path.parent, option, path)
+
+
+def refuse_overwriting(path: Path, option: str, inputs: Iterable[tuple[Path, str]], home: Path | None = None) -> None:
+    """``path`` is not a file the command reads (``inputs``: path and what it is), nor an existing
+    file of FINCERT_HOME (the database, CA keys and certificates): writing the output over one of
+    them would destroy the document just signed, the holder's certificate, or the deployment."""
+    if not path.exists():
+        return
+    for other, what in inputs:
+        try:
+            same = os.path.samefile(path, other)
+        except OSError:  # it does not exist (the command reports that), or cannot be looked at
+            continue
+        if same:
+            raise InvalidInput(f"{option} {path} is the {what}: write the output to another file")
+    if home is not None and path.resolve().is_relative_to(home.resolve()):
+        raise InvalidInput(f"{option} {path} is a file of FINCERT_HOME: write the output outside {home}")
 
 
 def write_output(path: Path, data: bytes, option: str, *, mode: int | None = None) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from fincert.cli._files import check_output_folder, read_input
 from fincert.cli._params import JsonOpt, MemberIdArg, MemberIdOpt
 from fincert.cli._runtime import open_cli_runtime
-from fincert.cli.output import console, emit
+from fincert.cli.output import Interrupted, console, emit
 from fincert.errors import FincertError, InvalidInput
 from fincert.formats.npki import npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
 from fincert.formats.passwords import check_file_password
@@ -44,6 +46,8 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder to write the 
 PasswordOpt = Annotated[str | None, typer.Option("--password", help="Key file password (10+ chars: letters, digits, symbols).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="npki or pkcs12 (file storage).")]
 PinOpt = Annotated[str | None, typer.Option("--pin", help="6-digit PIN (cloud storage).")]
+ProductOpt = Annotated[str, typer.Option("--product", help="financial (금융인증서) or joint (공동인증서, NPKI).")]
+SerialArg = Annotated[str, typer.Argument(help="The certificate's serial number (hexadecimal, from `cert list`).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -52,8 +56,28 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, a closing terminal's session manager) undoes like Ctrl-C: by default it
+    ends the process at once, leaving half-written key files and a certificate whose key exists
+    nowhere."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding test runner): nothing to undo
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def _runtime_with_va() -> Iterator[Runtime]:
-    with open_cli_runtime() as rt:
+    with _terminate_as_interrupt(), open_cli_runtime() as rt:
         # Build the VA so its revocation listener re-signs OCSP status and republishes CRLs at once
         # when this process revokes (reissue, renewal, revoke), rather than at the server's next pass.
         rt.va  # noqa: B018
@@ -99,6 +123,11 @@ def _check_auth(otp: str | None, card: Path | None) -> dict[str, str] | None:
 def _prove_identity(rt, member_id: int, otp: str | None, cells: dict[str, str] | None, *, sms_code: str | None = None, email_code: str | None = None) -> list[dict[str, Any]]:
     reg = rt.registrar
     evidence = [reg.login_at_counter(member_id)]
+    # The code sent to the phone or e-mail first: when none was sent (or it expired) the command
+    # stops before it spends the member's OTP code or a security-card challenge.
+    for method, code in (("sms", sms_code), ("email", email_code)):
+        if code is not None:
+            evidence.append(reg.complete_pending(member_id, method, code, actor="cli"))
     if otp is not None:
         challenge = reg.start_verification(member_id, "otp", actor="cli")
         evidence.append(reg.complete_verification(member_id, "otp", challenge.challenge_id, otp, actor="cli"))
@@ -108,9 +137,6 @@ def _prove_identity(rt, member_id: int, otp: str | None, cells: dict[str, str] |
         first, second = challenge.prompt["first_cell"], challenge.prompt["second_cell"]
         answer = str(cells.get(first, ""))[:2] + str(cells.get(second, ""))[2:]
         evidence.append(reg.complete_verification(member_id, "security-card", challenge.challenge_id, answer, actor="cli"))
-    for method, code in (("sms", sms_code), ("email", email_code)):
-        if code is not None:
-            evidence.append(reg.complete_pending(member_id, method, code, actor="cli"))
     return evidence
 
 
@@ -123,6 +149,9 @@ def _as_collection(result: object) -> Collection:
 def _check_storage(storage: str, out: Path | None, password: str | None, fmt: str, pin: str | None) -> None:
     """Everything about where the key goes that can be checked before an application is opened."""
     if storage == "file":
+        if pin is not None:
+            # Silently ignored, it let the holder believe the key file was behind that PIN.
+            raise InvalidInput("--pin is for cloud storage; a key file is protected by --password", field="pin")
         if out is None or password is None:
             raise InvalidInput("file storage needs --out DIR and --password PW", field="out" if out is None else "password")
         if fmt not in ("npki", "pkcs12"):
@@ -130,6 +159,9 @@ def _check_storage(storage: str, out: Path | None, password: str | None, fmt: st
         check_file_password(password)
         check_output_folder(out, "--out")
     elif storage == "cloud":
+        if out is not None or password is not None or fmt != "npki":
+            # Silently ignored, the holder expected key files that were never written.
+            raise InvalidInput("--out, --password and --format are for file storage; cloud storage takes only --pin", field="storage")
         if pin is None:
             raise InvalidInput("cloud storage needs --pin PIN", field="pin")
         check_pin_form(pin)
@@ -155,8 +187,17 @@ def _new_key_and_csr() -> tuple[rsa.RSAPrivateKey, bytes, bytes]:
     return key, csr.public_bytes(serialization.Encoding.PEM), secrets.token_bytes(20)
 
 
+def _write_private_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 from the start: a key file is never readable by others,
+    not even for the moment between a plain write and a chmod."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
 def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num: bytes, out: Path, password: str, fmt: str) -> list[str]:
-    """Write the key files; if that fails, remove what this call created and raise ``OSError``."""
+    """Write the key files; if that fails (``OSError``) or is interrupted (``KeyboardInterrupt``),
+    remove what this call created and let the exception through."""
     certificate = result.issued.certificate
     if fmt == "npki":
         target = out / npki_cert_dir(rt.settings.ca_name, certificate.subject)
@@ -173,9 +214,8 @@ def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num:
             write_npki_folder(out, rt.settings.ca_name, certificate, blob)
         else:
             out.mkdir(parents=True, exist_ok=True)
-            files[0].write_bytes(blob)
-            files[0].chmod(0o600)
-    except OSError:
+            _write_private_file(files[0], blob)
+    except BaseException:  # an OSError, or Ctrl-C half-way: no partial folder stays behind either way
         for path in new_files:
             path.unlink(missing_ok=True)
         for folder in new_dirs:  # deepest first
@@ -193,13 +233,21 @@ def _write_or_withdraw(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, rando
     try:
         return _write_files(rt, result, key, random_num, out, password, fmt)
     except OSError as exc:
-        serial = result.issued.serial
-        try:
-            rt.lifecycle.revoke(serial, "cessationOfOperation", actor="cli")
-            outcome = f"certificate {serial} was revoked; issue it again"
-        except FincertError:
-            outcome = f"revoke certificate {serial} (`fincert cert revoke`) and issue it again"
+        outcome = _withdraw(rt, result.issued.serial)
         raise InvalidInput(f"cannot write the key files to {out}: {exc.strerror or exc}; {outcome}", field="out") from None
+    except KeyboardInterrupt:
+        # Ctrl-C while the files were being written: the key is lost just the same.
+        outcome = _withdraw(rt, result.issued.serial)
+        raise Interrupted(f"interrupted while writing the key files to {out}; {outcome}") from None
+
+
+def _withdraw(rt, serial: str) -> str:
+    """Revoke a certificate whose key files could not be written; say what the holder must do."""
+    try:
+        rt.lifecycle.revoke(serial, "cessationOfOperation", actor="cli")
+        return f"certificate {serial} was revoked; issue it again"
+    except FincertError:
+        return f"revoke certificate {serial} (`fincert cert revoke`) and issue it again"
 
 
 def _collect(rt, collection: Collection, storage: str, out: Path | None, password: str | None, fmt: str, pin: str | None,
@@ -229,7 +277,7 @@ def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, cells:
         evidence = _prove_identity(rt, member_id, otp, cells, sms_code=sms_code, email_code=email_code)
         collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
         return _collect(rt, collection, storage, out, password, fmt, pin)
-    except Exception:
+    except BaseException:  # Ctrl-C included
         _cancel_quietly(rt, app.id)
         raise
 
@@ -249,7 +297,7 @@ def _issued_json(result: IssuedToHolder, files: list[str]) -> dict[str, Any]:
 @cert_app.command("issue")
 def cert_issue(
     member_id: MemberIdArg,
-    product: Annotated[str, typer.Option("--product")] = "financial",
+    product: ProductOpt = "financial",
     otp: OtpOpt = None,
     security_card: CardOpt = None,
     storage: StorageOpt = "file",
@@ -286,7 +334,7 @@ def cert_reissue(
     security_card: CardOpt = None,
     sms_code: Annotated[str | None, typer.Option("--sms-code", help="The code sent by `member send-code --channel sms`.")] = None,
     email_code: Annotated[str | None, typer.Option("--email-code", help="The code sent by `member send-code --channel email`.")] = None,
-    product: Annotated[str, typer.Option("--product")] = "financial",
+    product: ProductOpt = "financial",
     storage: StorageOpt = "file",
     out: OutOpt = None,
     password: PasswordOpt = None,
@@ -314,9 +362,11 @@ def cert_reissue(
 @cert_app.command("renew")
 def cert_renew(
     key_dir: Annotated[Path | None, typer.Option("--key-dir", help="The NPKI folder of the certificate to renew.")] = None,
-    password: PasswordOpt = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="Password of the current key file; the renewed key is saved under it too.")
+    ] = None,
     cloud: Annotated[str | None, typer.Option("--cloud", help="Serial of the cloud certificate to renew.")] = None,
-    pin: PinOpt = None,
+    pin: Annotated[str | None, typer.Option("--pin", help="6-digit PIN of the cloud certificate's key.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Renew in the last days before expiry, proving possession of the current key (갱신)."""
@@ -324,6 +374,8 @@ def cert_renew(
         raise InvalidInput("give --key-dir DIR --password PW or --cloud SERIAL --pin PIN", field="key-dir")
     if key_dir is not None and password is None:
         raise InvalidInput("--key-dir needs --password", field="password")
+    if key_dir is not None and pin is not None or cloud is not None and password is not None:
+        raise InvalidInput("--key-dir goes with --password, --cloud with --pin", field="key-dir")
     if cloud is not None:
         if pin is None:
             raise InvalidInput("--cloud needs --pin (the PIN of the renewed certificate's key)", field="pin")
@@ -353,7 +405,7 @@ def cert_renew(
                 result, files = _collect(rt, collection, "file", root, password, "npki", None, renewal_key=private.private_key)
             else:
                 result, files = _collect(rt, collection, "cloud", None, None, "npki", pin)
-        except Exception:
+        except BaseException:  # Ctrl-C included
             # As for issuance: a renewal that failed half-way must not leave an application
             # open, or the member could start nothing else until it expired.
             _cancel_quietly(rt, app.id)
@@ -364,7 +416,7 @@ def cert_renew(
 
 @cert_app.command("revoke")
 def cert_revoke(
-    serial: Annotated[str, typer.Argument()],
+    serial: SerialArg,
     reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise, superseded, cessationOfOperation.")],
     as_json: JsonOpt = False,
 ) -> None:
@@ -375,7 +427,7 @@ def cert_revoke(
 
 
 @cert_app.command("show")
-def cert_show(serial: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+def cert_show(serial: SerialArg, as_json: JsonOpt = False) -> None:
     """Show a certificate's status."""
     with _runtime_with_va() as rt:
         view = rt.lifecycle.show(serial)
@@ -398,8 +450,8 @@ def cert_list(member: MemberIdOpt, as_json: JsonOpt = False) -> None:
 
 @cert_app.command("register")
 def cert_register(
-    serial: Annotated[str, typer.Argument()],
-    institution: Annotated[str, typer.Option("--institution")],
+    serial: SerialArg,
+    institution: Annotated[str, typer.Option("--institution", help="Code of the other institution; the holder must be a member there.")],
     otp: OtpOpt = None,
     security_card: CardOpt = None,
     as_json: JsonOpt = False,
@@ -413,7 +465,7 @@ def cert_register(
         app = rt.lifecycle.open_application(member_id, "register", target_serial=view.serial, actor="cli")
         try:
             done = rt.lifecycle.verify(app.id, _prove_identity(rt, member_id, otp, cells), actor="cli")
-        except Exception:
+        except BaseException:  # Ctrl-C included
             _cancel_quietly(rt, app.id)
             raise
         data = {"serial": view.serial, "institution": institution.upper(), "member_id": member_id, "status": getattr(done, "status", "completed")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import checked_settings, creating_home, open_cli_runtime, open_configured
-from fincert.cli.output import console, emit, fail
+from fincert.cli.output import Interrupted, console, emit, fail
 from fincert.errors import ConfigurationError, FincertError, brief_reason
 from fincert.keys.backend import KeyType
 from fincert.runtime import Runtime
@@ -132,7 +133,7 @@ def _check_can_listen(host: str, port: int) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).", min=0, max=65535)] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Add the sample institutions.")] = False,
 ) -> None:
@@ -174,11 +175,66 @@ _register_component_commands()
 # re-exports Click's own classes under those names, so the tuples stay correct either way.
 _USAGE_ERRORS: tuple[type[Exception], ...] = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
 _ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+_EXTRA_ARGUMENTS = "Got unexpected extra argument(s)"
+_INTERRUPTED = 130  # 128 + SIGINT, the shells' convention
 _DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def _undecodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept by Python as lone surrogates
+        return True
+    return False
+
+
+def _undecodable_argument(args: list[str]) -> str | None:
+    """Which argument (or secret's environment variable) is not UTF-8 text, unless it is a file
+    name, which may be any bytes. Such a name, password or PIN used to reach the database or the
+    key-file code and end as "internal error (UnicodeEncodeError)". The value is never quoted."""
+    if not any(_undecodable(arg) for arg in args) and not any(
+        _undecodable(value) for name, value in os.environ.items() if name.startswith("FINCERT_")
+    ):
+        return None
+    import typer.main
+
+    def parameters(command):  # noqa: ANN001, ANN202
+        yield from command.params
+        for sub in getattr(command, "commands", {}).values():
+            yield from parameters(sub)
+
+    def is_path(param) -> bool:  # noqa: ANN001
+        descriptor = getattr(param, "type_descriptor", None)
+        return bool(descriptor is not None and descriptor.is_path)
+
+    params = list(parameters(typer.main.get_command(app)))
+    paths = {opt for p in params if is_path(p) for opt in p.opts}
+    takes_value = {opt for p in params if not getattr(p, "is_flag", False) for opt in p.opts if opt.startswith("-")}
+    previous = None
+    for position, arg in enumerate(args, 1):
+        if _undecodable(arg):
+            option, equals, _ = arg.partition("=")
+            if equals and option in takes_value:
+                if option not in paths:
+                    return f"the value of {option}"
+            elif previous in takes_value:
+                if previous not in paths:
+                    return f"the value of {previous}"
+            else:
+                return f"argument {position}"
+        previous = arg
+    for p in params:
+        if isinstance(p.envvar, str) and not is_path(p) and _undecodable(os.environ.get(p.envvar, "")):
+            return p.envvar
+    return None
 
 
 def run() -> None:
     """Console-script entry: one line on stderr and a non-zero exit for every failure."""
+    where = _undecodable_argument(sys.argv[1:])
+    if where is not None:
+        fail(f"{where} is not valid UTF-8 text (check the terminal's character encoding)")
+        sys.exit(2)
     try:
         code = app(standalone_mode=False)
     except FincertError as exc:
@@ -189,14 +245,28 @@ def run() -> None:
         sys.exit(1)
     except _USAGE_ERRORS as exc:
         message = exc.format_message()
+        if message.startswith(_EXTRA_ARGUMENTS):
+            # The stray words are often a secret whose option lost its place (`--cloud --pin
+            # 482916`, the serial forgotten): counted, never quoted.
+            message = f"{_EXTRA_ARGUMENTS} (not repeated here: one may be a password or PIN); check that every option has its value"
         # A group called without a command has already printed its help (NoArgsIsHelpError
         # carries no message then): only the exit status is left to give.
         if message.strip():
             fail(message)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except Interrupted as exc:
+        # Ctrl-C in a command that had to undo something: it says what (e.g. the certificate it revoked).
+        fail(str(exc))
+        sys.exit(130)
     except KeyboardInterrupt:
         fail("interrupted")
         sys.exit(130)
+    except OSError as exc:
+        # A file or folder the command needed (the home's CA files, a key file the domain code
+        # reads or writes) could not be used: what the system said and which path, nothing more.
+        reason = exc.strerror or type(exc).__name__
+        fail(f"{reason}: {exc.filename}" if exc.filename else reason)
+        sys.exit(1)
     except _DATABASE_UNAVAILABLE as exc:
         # The database went away during the command (opening it is handled in runtime()): the
         # driver's first line says why; later lines, which can quote SQL, are left out.
@@ -208,4 +278,8 @@ def run() -> None:
         logging.getLogger("fincert.cli").debug("unexpected error", exc_info=True)
         fail(f"internal error ({type(exc).__name__}); run with FINCERT_LOG_LEVEL=DEBUG for details")
         sys.exit(3)
+    if code == _INTERRUPTED:
+        # Typer turns Ctrl-C inside a command into a silent ``Exit(130)``; no command of ours
+        # exits 130 by itself, so this is the interrupt, which still gets its line.
+        fail("interrupted")
     sys.exit(code if isinstance(code, int) else 0)

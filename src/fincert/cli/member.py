@@ -26,10 +26,10 @@ def register(app: typer.Typer) -> None:
 @member_app.command("register")
 def member_register(
     institution: Annotated[str, typer.Option("--institution", help="Institution code.")],
-    name: Annotated[str, typer.Option("--name")],
+    name: Annotated[str, typer.Option("--name", help="The member's real name, as on their ID.")],
     rrn: Annotated[str, typer.Option("--rrn", help="Resident registration number (YYMMDD-GNNNNNN).")],
-    phone: Annotated[str, typer.Option("--phone")],
-    email: Annotated[str, typer.Option("--email")],
+    phone: Annotated[str, typer.Option("--phone", help="Mobile phone number (one-time codes for reissuance).")],
+    email: Annotated[str, typer.Option("--email", help="E-mail address (one-time codes and expiry notices).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Register a member at an institution (the operator's registration)."""
@@ -86,8 +86,8 @@ def member_send_code(
 
 @operator_app.command("add")
 def operator_add(
-    username: Annotated[str, typer.Argument()],
-    institution: Annotated[str, typer.Option("--institution")],
+    username: Annotated[str, typer.Argument(help="Login name: 3-64 ASCII letters, digits, '.', '-' or '_'.")],
+    institution: Annotated[str, typer.Option("--institution", help="Code of the operator's institution.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Create an operator of an institution; prints the API token once."""

@@ -13,6 +13,13 @@ console = Console()
 error_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
+class Interrupted(Exception):  # noqa: N818 - named for what the user did
+    """Ctrl-C stopped a command that then undid what it had started; the message says what.
+
+    Not a ``KeyboardInterrupt``: Typer turns those into a silent exit 130 before ``main.run``
+    could print anything."""
+
+
 def emit(data: dict[str, Any], as_json: bool, render: Callable[[], None] | None = None) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")

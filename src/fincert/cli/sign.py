@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from fincert.cli._files import check_output_file, read_input, write_output
+from fincert.cli._files import check_output_file, read_input, refuse_overwriting, write_output
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
@@ -54,8 +54,15 @@ def sign(
         raise InvalidInput(f"{chosen[0]} needs --password (or FINCERT_SIGN_PASSWORD)")
     content = read_input(input_file, "input file")
     check_output_file(output, "--out")
+    inputs = [(input_file, "input file")]
+    if key_dir is not None:
+        inputs += [(key_dir / "signCert.der", "certificate of --key-dir"), (key_dir / "signPri.key", "private key of --key-dir")]
+    if p12 is not None:
+        inputs.append((p12, "PKCS#12 file"))
+    refuse_overwriting(output, "--out", inputs)
 
     with open_cli_runtime() as rt:
+        refuse_overwriting(output, "--out", [], home=rt.home)
         signing = rt.signatures.signing
         if key_dir is not None:
             key = signing.npki_key(key_dir, password or "")

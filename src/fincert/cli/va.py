@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fincert.cli._files import check_output_file, write_output
+from fincert.cli._files import check_output_file, refuse_overwriting, write_output
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
@@ -26,6 +26,8 @@ def crl(
         # Checked first: a bad --out must not cost a CRL number.
         check_output_file(out, "--out")
     with open_cli_runtime() as rt:
+        if out is not None:
+            refuse_overwriting(out, "--out", [], home=rt.home)
         publisher = rt.va.crl
         if as_json:
             publication = publisher.publish()
@@ -63,7 +65,7 @@ def crl(
 
 def ocsp_refresh(
     everything: Annotated[
-        bool, typer.Option("--all/--recent", help="Look at every certificate for a missing response (default).")
+        bool, typer.Option("--all/--recent", help="--all (the default) looks at every certificate for a missing response; --recent only at those issued since the last pass.")
     ] = True,
     as_json: JsonOpt = False,
 ) -> None:
@@ -103,7 +105,7 @@ def ocsp_serve(
     ] = None,
     upkeep: Annotated[
         bool,
-        typer.Option("--upkeep/--no-upkeep", help="Run the VA's refresh/republish schedule in one more process (off when another process runs it)."),
+        typer.Option("--upkeep/--no-upkeep", help="Run the VA's refresh/republish schedule in one more process; pass --no-upkeep when another process (e.g. `fincert serve`) already runs it."),
     ] = True,
 ) -> None:
     """Serve OCSP (GET /ocsp/{request}, POST /ocsp) from the pre-signed store, apart from the web app.
