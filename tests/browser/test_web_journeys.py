@@ -160,9 +160,11 @@ def test_browser_keys_pkcs12_with_random_num_and_signing_with_the_file(served, p
     box.locator("button[type=submit]").click()
     result = box.locator("[data-file-result]")
     expect(result).to_have_attribute("data-valid", "true")
-    expect(result).to_contain_text("유효한 서명입니다 (valid)")
+    expect(result).to_contain_text("유효한 서명입니다")
     expect(result.locator("[data-verify-serial]")).to_have_text(format(leaf.serial_number, "x"))
-    expect(result.locator("[data-verify-status]")).to_have_text("good")
+    # The status in the page's language; the verifier's own word stays on the element.
+    expect(result.locator("[data-verify-status]")).to_have_text("유효")
+    expect(result.locator("[data-verify-status]")).to_have_attribute("data-status", "good")
     expect(result.locator("[data-verify-content]")).to_have_text('{"amount":70000,"memo":"","to_account":"110-123-456789"}')
     # The signature is a detached CMS over exactly those bytes: openssl checks it independently.
     signature = tmp_path / "transfer.p7s"

@@ -140,7 +140,7 @@ def test_logins_with_ids_no_account_can_have_are_a_wrong_login(client, runtime, 
 def test_an_institution_code_with_a_nul_is_no_institution(client):
     token = csrf(client)
     answer = client.post("/login", data={"csrf_token": token, "institution": "HAN\x00BIT", "login_id": "hong90", "password": PASSWORD})
-    assert answer.status_code == 404 and errors(answer.text) == ["찾을 수 없습니다."] and 'value="hong90"' in answer.text
+    assert answer.status_code == 404 and errors(answer.text) == ["금융기관을 찾을 수 없습니다. 목록에서 선택해 주세요."] and 'value="hong90"' in answer.text
     assert client.post("/issue/institutions/HAN%00BIT/signup", data={**HOLDER, "csrf_token": token}).status_code == 404
 
 

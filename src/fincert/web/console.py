@@ -24,7 +24,7 @@ from fincert.ra.registrar import OperatorPrincipal
 from fincert.runtime import Runtime
 from fincert.va.reasons import REVOCATION_REASONS
 from fincert.web import qr
-from fincert.web.rendering import PageAnswer, PageRoute, on_error_show, redirect, render
+from fincert.web.rendering import PageAnswer, PageRoute, on_error_show, page_of_form, redirect, render
 from fincert.web.sessions import clear_console_cookie, current_operator, set_console_cookie
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=PageRoute)
@@ -176,6 +176,17 @@ async def revoke(serial: str, request: Request) -> Response:
             raise InvalidInput("choose a revocation reason", field="reason")
         _runtime(request).lifecycle.revoke(serial, reason, actor=operator.actor, institution_id=operator.institution_id)
     return redirect("/console/certificates?revoked=1")
+
+
+@router.get("/login", response_class=HTMLResponse)
+@router.get("/demo-operator", response_class=HTMLResponse)
+@router.get("/logout", response_class=HTMLResponse)
+@router.get("/members/{member_id}/enroll", response_class=HTMLResponse)
+@router.get("/certificates/{serial}/revoke", response_class=HTMLResponse)
+def form_address(request: Request) -> Response:
+    """A form's address opened with GET (the address bar, a restored tab): that step's page."""
+    page = page_of_form(request.url.path)
+    return redirect(page) if page is not None else render(request, "not_found.html", {"console": True}, status=404)
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -95,6 +95,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "verify.submit": ("확인", "Verify"),
     "verify.next": ("다음 단계", "Next step"),
     "verify.back": ("내 인증서로 돌아가기", "Back to my certificates"),
+    "verify.restart.issue": ("처음부터 다시 신청", "Apply again"),
+    "verify.restart.reissue": ("처음부터 다시 재발급 신청", "Apply for reissuance again"),
+    "login.expired": ("로그인 시간이 지났습니다. 다시 로그인하면 하던 단계로 돌아갑니다.", "Your session has expired. Log in again to go back to where you were."),
     "verify.not_enrolled": ("등록되어 있지 않습니다. 금융기관 창구나 콘솔에서 등록하세요.", "Not enrolled: ask your institution to enroll it."),
     "or": ("또는", "or"),
     "method.login": ("로그인", "Login"),
@@ -245,8 +248,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sign.file.submit": ("파일 인증서로 서명하기", "Sign with the file"),
     "sign.file.working": ("서명하고 검증하는 중입니다…", "Signing and verifying…"),
     "sign.file.failed": ("서명을 검증하지 못했습니다:", "The signature could not be verified:"),
-    "sign.file.valid": ("유효한 서명입니다 (valid).", "The signature is valid."),
-    "sign.file.invalid": ("유효하지 않은 서명입니다:", "The signature is not valid:"),
+    "sign.file.valid": ("유효한 서명입니다.", "The signature is valid."),
+    "sign.file.invalid": ("유효하지 않은 서명입니다.", "The signature is not valid:"),
+    "certstatus.good": ("유효", "Good"),
+    "certstatus.revoked": ("폐지", "Revoked"),
+    "certstatus.unknown": ("알 수 없음", "Unknown"),
+    "certstatus.not-checked": ("확인하지 않음", "Not checked"),
+    "file.none": ("인증서 파일을 선택해 주세요.", "Choose the certificate file."),
+    "problem.unauthorized": ("로그인 시간이 지났습니다. 다시 로그인해 주세요.", "Your session has expired: please log in again."),
+    "problem.csrf": ("페이지를 새로 고친 뒤 다시 시도해 주세요.", "Reload the page and try again."),
+    "problem.conflict": ("이미 처리되었거나 시간이 지난 신청입니다. 처음부터 다시 신청해 주세요.", "This application was already used or has expired: please apply again."),
+    "problem.verification-failed": ("참조번호, 인가코드 또는 인증서 확인에 실패했습니다.", "The reference number, authorization code or certificate could not be verified."),
+    "problem.invalid-input": ("입력값을 확인해 주세요.", "Check what you entered."),
+    "problem.policy-violation": ("지금은 이 작업을 할 수 없습니다.", "This cannot be done now."),
+    "problem.rate-limited": ("요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.", "Too many requests: please try again shortly."),
+    "problem.other": ("요청을 처리하지 못했습니다. 잠시 후 다시 시도해 주세요.", "The request could not be completed: please try again shortly."),
     "sign.file.amount": ("금액은 원 단위 숫자로 입력해 주세요.", "The amount must be a whole number of won."),
     "sign.file.account": ("계좌번호는 숫자와 '-'로 입력해 주세요.", "The account number is digits and '-'."),
     "sign.file.document": ("서명할 문서 내용을 입력해 주세요.", "Write the document to sign."),
@@ -289,6 +305,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "console.action": ("행위", "Action"),
     "console.subject": ("대상", "Subject"),
     "console.details": ("상세", "Details"),
+    "subject.application": ("신청", "Application"),
+    "subject.authority": ("인증기관", "Authority"),
+    "subject.certificate": ("인증서", "Certificate"),
+    "subject.cloud-key": ("클라우드 키", "Cloud key"),
+    "subject.institution": ("금융기관", "Institution"),
+    "subject.member": ("회원", "Member"),
+    "subject.operator": ("운영자", "Operator"),
+    "subject.rp-challenge": ("이용기관 본인확인 요청", "Relying-party challenge"),
+    "subject.signature-evidence": ("전자서명 증거", "Signature evidence"),
     "console.demo.title": ("데모: 운영자 계정 만들기", "Demo: create an operator"),
     "console.demo.text": ("데모 모드에서는 샘플 기관의 운영자 계정을 바로 만들어 로그인할 수 있습니다.", "In demo mode you can create an operator of a sample institution and log in at once."),
     "console.demo.submit": ("운영자로 시작", "Start as operator"),
@@ -336,22 +361,28 @@ _DETAIL_TEXT: tuple[tuple[str, str, str], ...] = (
     ("verification-failed", r"authenticator|WebAuthn", "생체 인증에 실패했습니다. 다시 시도해 주세요."),
     ("verification-failed", r"no authenticator is registered", "등록된 생체 인증이 없습니다."),
     ("verification-failed", r"reference number|authorization code", "참조번호 또는 인가코드가 맞지 않습니다."),
+    # A login throttle passes by itself: it is no credential to re-register.
+    ("locked", r"too many failed logins", "로그인에 여러 번 실패해 잠시 잠겼습니다. 잠시 후 다시 시도해 주세요."),
     ("locked", r"(?i)pin", "PIN을 5번 틀려 인증서가 잠겼습니다. 인증서를 재발급해 주세요."),
     ("locked", r"", "여러 번 틀려 잠겼습니다. 금융기관에서 다시 등록해야 합니다."),
+    ("rate-limited", r"code was sent moments ago", "인증번호를 방금 보냈습니다. 새 인증번호는 잠시 뒤에 요청할 수 있습니다."),
     ("rate-limited", r"", "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요."),
     ("conflict", r"already a member", "이미 이 금융기관의 회원입니다. 오른쪽에서 로그인해 주세요."),
     ("conflict", r"login ID is taken", "이미 사용 중인 아이디입니다."),
     ("conflict", r"already registered", "이미 등록된 회원 또는 아이디입니다."),
     ("conflict", r"open application", "진행 중인 신청이 있습니다. 끝내거나 취소한 뒤 다시 신청해 주세요."),
     ("conflict", r"expired; start again", "신청 시간이 지났습니다. 처음부터 다시 신청해 주세요."),
-    ("conflict", r"(?i)active financial certificate|already holds", "이미 유효한 금융인증서가 있습니다. 재발급하거나 이 금융기관에 타기관 인증서로 등록해 주세요."),
     ("conflict", r"no application is open", "진행 중인 신청이 없습니다. 먼저 인증서를 신청해 주세요."),
     ("conflict", r"already verified", "이미 본인 확인을 마친 신청입니다."),
+    ("conflict", r"already usable at this institution", "이 인증서는 이미 이 금융기관에서 쓸 수 있습니다."),
+    ("conflict", r"certificate \S+ is not active", "유효한 인증서가 아닙니다. 폐지되었거나 만료된 인증서입니다."),
     ("conflict", r"is revoked|is expired", "폐지되었거나 만료된 인증서입니다. 재발급해 주세요."),
-    ("not-found", r"has no (\S+) enrolled", "{method}이(가) 등록되어 있지 않습니다."),
+    ("not-found", r"no \S+ certificate to reissue", "재발급할 인증서가 없습니다. 인증서 종류를 확인하거나 먼저 인증서를 발급받아 주세요."),
     ("not-found", r"certificate", "해당 인증서를 찾을 수 없습니다."),
     ("not-found", r"", "찾을 수 없습니다."),
+    ("forbidden", r"cloud key was destroyed", "재발급으로 대체된 인증서입니다. 재발급된 새 인증서를 사용해 주세요."),
     ("forbidden", r"", "이 작업을 할 권한이 없습니다."),
+    ("policy-violation", r"renewal opens (\d+) days before expiry", "갱신은 만료 {n}일 전부터 할 수 있습니다."),
     ("policy-violation", r"", "정책에 맞지 않는 요청입니다."),
     ("delivery-failed", r"", "메시지를 보내지 못했습니다. 잠시 후 다시 시도해 주세요."),
 )
@@ -375,6 +406,72 @@ _CONSOLE_DETAIL_TEXT: tuple[tuple[str, str, tuple[str, str]], ...] = (
 )
 
 
+#: Errors whose API detail is no sentence for a holder in either language (it names internal
+#: numbers, or says what happened but not what to do): (kind, detail pattern, (Korean, English)).
+#: ``{method}`` is the method named by the pattern's first group, in the page's language.
+_HOLDER_DETAIL_TEXT: tuple[tuple[str, str, tuple[str, str]], ...] = (
+    (
+        # The API's detail names the Korean menus in Korean (재발급, 타기관 인증서 등록).
+        "conflict",
+        r"(?i)active financial certificate|already holds",
+        (
+            "이미 유효한 금융인증서가 있습니다. 재발급하거나 이 금융기관에 타기관 인증서로 등록해 주세요.",
+            "You already hold an active financial certificate (one per person): reissue it, or register it at this institution.",
+        ),
+    ),
+    (
+        "conflict",
+        r"application \d+ is already verified",
+        (
+            "이미 본인 확인을 마친 신청입니다. 참조번호와 인가코드는 한 번만 표시되므로 처음부터 다시 신청해 주세요.",
+            "This application is already verified. Its reference number and authorization code are shown only once: please apply again.",
+        ),
+    ),
+    (
+        "conflict",
+        r"application \d+ is (?:issued|completed)",
+        ("이 신청의 인증서는 이미 발급되었습니다. 내 인증서에서 확인해 주세요.", "The certificate of this application is already issued: see My certificates."),
+    ),
+    (
+        "conflict",
+        r"application \d+ is (?:cancelled|expired)",
+        ("취소되었거나 시간이 지난 신청입니다. 처음부터 다시 신청해 주세요.", "This application was cancelled or has expired. Please apply again."),
+    ),
+    (
+        "conflict",
+        r"application \d+ expired",
+        ("신청 시간이 지났습니다. 처음부터 다시 신청해 주세요.", "This application has expired. Please apply again."),
+    ),
+    (
+        "not-found",
+        r"has no (\S+) enrolled",
+        ("{method} 등록되어 있지 않습니다. 금융기관 창구에서 등록해 주세요.", "You have no {method} enrolled: ask your institution to enroll one."),
+    ),
+    (
+        # Not a mistyped serial (the field's own message): a joint certificate is not registered.
+        "invalid-input",
+        r"only financial certificates are registered",
+        ("타기관 인증서 등록은 금융인증서만 할 수 있습니다.", "Only financial certificates can be registered at another institution."),
+    ),
+    (
+        "not-found",
+        r"no such institution|no institution ",
+        ("금융기관을 찾을 수 없습니다. 목록에서 선택해 주세요.", "No such institution: choose one from the list."),
+    ),
+)
+
+
+def _subject_particle(word: str) -> str:
+    """이 or 가 after ``word`` (이(가) when its last sound cannot be told): 보안카드가, 이메일이, OTP가."""
+    last = word.rstrip()[-1:]
+    if "가" <= last <= "힣":
+        return "이" if (ord(last) - ord("가")) % 28 else "가"
+    if last.isascii() and last.isalpha():
+        # The Korean names of L, M, N and R (엘, 엠, 엔, 알) end in a consonant.
+        return "이" if last.upper() in "LMNR" else "가"
+    return "이(가)"
+
+
 def error_text(error: FincertError, lang: str, subject: str | None = None, *, console: bool = False) -> str:
     """The message for ``error`` in ``lang`` (never containing what the holder typed);
     ``subject`` names what was being checked (``otp``, ``pin``…) when the error does not;
@@ -383,6 +480,14 @@ def error_text(error: FincertError, lang: str, subject: str | None = None, *, co
         for kind, pattern, (korean, english) in _CONSOLE_DETAIL_TEXT:
             if kind == error.kind and re.search(pattern, error.detail):
                 return korean if lang == "ko" else english
+    for kind, pattern, texts in _HOLDER_DETAIL_TEXT:
+        match = re.search(pattern, error.detail) if kind == error.kind else None
+        if match:
+            method = match.group(1) if match.groups() else ""
+            korean, english = MESSAGES.get(f"method.{method}", (method, method))
+            if lang == "ko":
+                return texts[0].format(method=korean + _subject_particle(korean))
+            return texts[1].format(method=english if english.isupper() else english[:1].lower() + english[1:])
     if lang != "ko":
         return error.detail
     if error.kind == "invalid-input" and error.field in _FIELD_TEXT:

@@ -22,27 +22,33 @@ import datetime as dt
 import json
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from fincert.api import metrics
-from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, Unauthorized
+from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, RateLimited, Unauthorized
 from fincert.ra.registrar import MemberLogin, MemberPrincipal
 from fincert.runtime import Runtime
 from fincert.storage.models import MAX_ID
 from fincert.web import qr
-from fincert.web.rendering import ISSUE_STEPS, REISSUE_STEPS, PageAnswer, PageRoute, on_error_show, page_again, redirect, render
-from fincert.web.sessions import clear_member_cookie, current_member, set_member_cookie
+from fincert.web.rendering import (
+    ISSUE_STEPS, REISSUE_STEPS, PageAnswer, PageRoute, on_error_show, page_again, page_language, page_of_form, redirect, render,
+)
+from fincert.web.sessions import MEMBER_COOKIE, clear_member_cookie, current_member, set_member_cookie
 
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 APPLICATION_COOKIE = "fincert_application"
+CODE_COOKIE = "fincert_code"
 FLOWS = ("issue", "reissue", "manage")
 VERIFY_METHODS = ("otp", "security-card", "webauthn", "sms", "email")
 #: Where "log in" may send the holder back to (never an arbitrary URL).
-NEXT_PAGES = ("/issue/apply", "/reissue", "/certificates", "/sign")
+NEXT_PAGES = ("/issue/apply", "/reissue", "/certificates", "/sign", "/issue/verify", "/reissue/verify", "/manage/verify")
+#: Where a wizard starts again when its application cannot go on (verified already, expired...).
+RESTART_PAGES = {"issue": "/issue/apply", "reissue": "/reissue"}
 REISSUE_REASONS = ("lost", "forgotten", "locked", "expired")
 HOLDER_REVOCATION_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified")
 #: Which assurance-policy purpose each wizard verifies for.
@@ -72,8 +78,16 @@ def _member_or_login(request: Request, next_page: str) -> MemberPrincipal:
     back to ``next_page``."""
     member = current_member(request, _runtime(request))
     if member is None:
-        raise PageAnswer(redirect(f"/login?next={next_page}"))
+        # A session cookie that no longer logs in: the session expired (or was ended elsewhere)
+        # mid-step, and the login page says so.
+        expired = "&expired=1" if request.cookies.get(MEMBER_COOKIE) else ""
+        raise PageAnswer(redirect(f"/login?next={next_page}{expired}"))
     return member
+
+
+def _verify_step(flow: str) -> str:
+    """The page a wizard's verification step comes back to after a login."""
+    return f"/{flow}/verify"
 
 
 def _logged_in(request: Request, login: MemberLogin, next_page: str) -> Response:
@@ -94,7 +108,12 @@ def _institutions(runtime: Runtime) -> list[dict[str, str]]:
 def _member_context(runtime: Runtime, member: MemberPrincipal) -> dict[str, Any]:
     view = runtime.registrar.show_member(member.member_id)
     evidence = runtime.registrar.session_evidence(member)
-    return {"member": view, "evidence_methods": [str(e.get("method")) for e in evidence], "evidence": evidence}
+    # Pages name the member's institution as the holder knows it (한빛은행), not by its code.
+    try:
+        institution_name = runtime.institutions.get(view.institution_code).name
+    except FincertError:
+        institution_name = view.institution_code
+    return {"member": view, "institution_name": institution_name, "evidence_methods": [str(e.get("method")) for e in evidence], "evidence": evidence}
 
 
 def _elsewhere_context(request: Request, member: MemberPrincipal) -> dict[str, Any]:
@@ -165,7 +184,10 @@ def _next_page(value: str | None) -> str:
 
 
 def _login_page(request: Request, next_page: str, *, status: int = 200, **extra: Any) -> Response:
-    return render(request, "login.html", {"institutions": _institutions(_runtime(request)), "next": next_page, **extra}, status=status)
+    # The language switch keeps where the login goes next (the form posted it; the page's
+    # address after a failed login has no ``next``).
+    switch = {"switch_url": "/login?" + urlencode({"next": next_page, "lang": "en" if page_language(request) == "ko" else "ko"})}
+    return render(request, "login.html", {"institutions": _institutions(_runtime(request)), "next": next_page, **switch, **extra}, status=status)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -302,20 +324,57 @@ def _flow(flow: str) -> str:
 @router.get("/{flow}/verify", response_class=HTMLResponse)
 def verify_page(flow: str, request: Request) -> Response:
     flow = _flow(flow)
-    member = _member_or_login(request, "/certificates" if flow == "manage" else f"/{flow}" if flow == "reissue" else "/issue/apply")
+    member = _member_or_login(request, _verify_step(flow))
     return _verify_page(request, flow, member)
+
+
+def _remember_code(response: Response, request: Request, member: MemberPrincipal, challenge: Any) -> Response:
+    """Keep which SMS / e-mail code was just sent (its id and public prompt, never the code) for
+    as long as it can be typed: the send button pressed again, or the page reloaded, shows the
+    form for that code instead of a refusal that hides it (a new code waits ``resend_interval``)."""
+    if challenge.method not in ("sms", "email") or challenge.expires_at is None:
+        return response
+    value = json.dumps({"member": member.member_id, "method": challenge.method, "id": challenge.challenge_id, "prompt": challenge.prompt}, separators=(",", ":"))
+    seconds = int((challenge.expires_at - _runtime(request).clock.now()).total_seconds())
+    if seconds > 0:
+        response.set_cookie(
+            CODE_COOKIE, base64.urlsafe_b64encode(value.encode()).decode(), max_age=seconds, httponly=True,
+            samesite="strict", path="/",
+        )
+    return response
+
+
+def _code_sent(request: Request, member: MemberPrincipal, method: str) -> dict[str, Any] | None:
+    """The code this browser was sent for ``method`` (``_remember_code``), as the page's challenge."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(request.cookies.get(CODE_COOKIE, "")))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("member") != member.member_id or data.get("method") != method:
+        return None
+    if not isinstance(data.get("id"), str) or not isinstance(data.get("prompt"), dict):
+        return None
+    return {"challenge_id": data["id"], "prompt": data["prompt"], "method": method}
 
 
 @router.post("/{flow}/verify/{method}/start")
 def verify_start(flow: str, method: str, request: Request) -> Response:
     """Security card: show which cells to read; SMS / e-mail: send the code."""
     flow = _flow(flow)
-    member = _member_or_login(request, "/certificates")
+    member = _member_or_login(request, _verify_step(flow))
     with on_error_show(_verify_page, request, flow, member, default_field=method, active=method):
         if method not in ("security-card", "sms", "email"):
             raise InvalidInput("start this method from its own form", field="method")
-        challenge = _runtime(request).registrar.start_verification(member.member_id, method, actor=member.actor)
-    return _verify_page(request, flow, member, active=method, challenge=challenge)
+        try:
+            challenge = _runtime(request).registrar.start_verification(member.member_id, method, actor=member.actor)
+        except RateLimited:
+            # A code went out moments ago (to this browser: pressed twice, or reloaded): that
+            # code is the one to type, so its form is shown again.
+            sent = _code_sent(request, member, method)
+            if sent is None:
+                raise
+            return _verify_page(request, flow, member, active=method, challenge=sent)
+    return _remember_code(_verify_page(request, flow, member, active=method, challenge=challenge), request, member, challenge)
 
 
 def _prompt(value: str) -> dict[str, Any] | None:
@@ -334,7 +393,7 @@ def _prompt(value: str) -> dict[str, Any] | None:
 @router.post("/{flow}/verify/{method}")
 async def verify_answer(flow: str, method: str, request: Request) -> Response:
     flow = _flow(flow)
-    member = _member_or_login(request, "/certificates")
+    member = _member_or_login(request, _verify_step(flow))
     runtime = _runtime(request)
     form = await _form(request)
     started = time.perf_counter()
@@ -368,7 +427,7 @@ async def demo_enroll(flow: str, request: Request) -> Response:
     runtime = _runtime(request)
     if not runtime.settings.demo:
         return render(request, "not_found.html", status=404)
-    member = _member_or_login(request, "/certificates")
+    member = _member_or_login(request, _verify_step(flow))
     form = await _form(request)
     with on_error_show(_verify_page, request, flow, member, default_field="demo"):
         handout = runtime.registrar.enroll(member.member_id, form.get("method", ""), actor="demo:self-service")
@@ -397,24 +456,41 @@ def _application_id(request: Request) -> int | None:
 def verify_complete(flow: str, request: Request) -> Response:
     """Hand the session's proofs to the application: the reference number and authorization code."""
     flow = _flow(flow)
-    member = _member_or_login(request, "/certificates")
+    member = _member_or_login(request, _verify_step(flow))
     runtime = _runtime(request)
     application_id = _application_id(request)
     with on_error_show(_verify_page, request, flow, member):
-        if application_id is None:
-            raise Conflict("no application is open in this browser: apply first", field="application")
-        evidence = runtime.registrar.session_evidence(member)
-        collection = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)
+        try:
+            if application_id is None:
+                raise Conflict("no application is open in this browser: apply first", field="application")
+            evidence = runtime.registrar.session_evidence(member)
+            collection = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)
+        except Conflict as error:
+            # The application cannot go on (none open here; verified already, its codes shown once
+            # on the page a reload or the back button left; expired): the page offers to start again.
+            raise PageAnswer(page_again(error, _verify_page, request, flow, member, restart=RESTART_PAGES.get(flow))) from error
     if not hasattr(collection, "reference_number"):
         return redirect("/certificates?registered=1")
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
-    context = {"collection": collection, "application": application, "flow": flow, **_member_context(runtime, member)}
+    context = {"collection": collection, "application": application, "flow": flow, "switch_form": _switch_form(flow, collection), **_member_context(runtime, member)}
     if flow == "reissue":
         return render(request, "process.html", {"steps": REISSUE_STEPS, "step": 2, **context})
     return render(request, "store.html", {"steps": ISSUE_STEPS, "step": 4, **context})
 
 
 # -- step 5: download and store ------------------------------------------------------------------
+
+
+def _switch_form(flow: str, collection: Any) -> dict[str, Any]:
+    """The language switch of a page showing the reference number and authorization code (shown
+    once: no page can be opened again to show them): the store page again (``show``) in the
+    other language, from the values the page holds."""
+    if not isinstance(collection, dict):
+        collection = {"reference_number": collection.reference_number, "authorization_code": collection.authorization_code}
+    return {
+        "action": f"/{'issue' if flow == 'renew' else flow}/store",
+        "fields": {"action": "show", "reference_number": collection.get("reference_number", ""), "authorization_code": collection.get("authorization_code", "")},
+    }
 
 
 def _store_page(request: Request, context: dict[str, Any], *, status: int = 200, **extra: Any) -> Response:
@@ -425,7 +501,7 @@ def _store_page(request: Request, context: dict[str, Any], *, status: int = 200,
 async def store(flow: str, request: Request) -> Response:
     """Cloud storage (the PIN from the keypad), or the store page itself (``show`` only)."""
     flow = _flow(flow)
-    member = _member_or_login(request, "/certificates")
+    member = _member_or_login(request, RESTART_PAGES.get(flow, "/certificates"))
     runtime = _runtime(request)
     form = await _form(request)
     steps, step = (REISSUE_STEPS, 3) if flow == "reissue" else (ISSUE_STEPS, 4)
@@ -435,7 +511,10 @@ async def store(flow: str, request: Request) -> Response:
     if application is not None and application.kind == "renew":
         # A cloud renewal posts here too; shown again (after a wrong PIN) as the renewal it is.
         flow, steps, step = "renew", (), 0
-    context = {"steps": steps, "step": step, "flow": flow, "collection": collection, "application": application, **_member_context(runtime, member)}
+    context = {
+        "steps": steps, "step": step, "flow": flow, "collection": collection, "application": application,
+        "switch_form": _switch_form(flow, collection), **_member_context(runtime, member),
+    }
     if form.get("action") == "show":
         return _store_page(request, context)
     started = time.perf_counter()
@@ -446,12 +525,22 @@ async def store(flow: str, request: Request) -> Response:
             collection["reference_number"], collection["authorization_code"], pin=form.get("pin", ""), actor=member.actor
         )
     except FincertError as error:
+        # Pressed twice, or the done page reloaded (the browser posts the form again): the
+        # certificate of this browser's application is issued already, and that is what to show.
+        done = _own_application(runtime, application_id, member)
+        if done is not None and done.status == "issued" and done.result_serial:
+            with contextlib.suppress(FincertError):
+                certificate = runtime.lifecycle.show(done.result_serial)
+                issued_json = {**certificate.as_json(), "storage": certificate.storage or "file"}
+                return render(request, "done.html", {"steps": steps, "step": step, "flow": flow, "issued": issued_json, **_member_context(runtime, member)})
         metrics.observe_issuance(application.product if application else "unknown", "cloud", "rejected", time.perf_counter() - started)
-        return page_again(error, _store_page, request, context, default_field="pin", active="cloud")
+        # An application that cannot be collected any more (expired, cancelled): start again.
+        restart = RESTART_PAGES.get(flow) if isinstance(error, Conflict) else None
+        return page_again(error, _store_page, request, context, default_field="pin", active="cloud", restart=restart)
     metrics.observe_issuance(issued.issued.product, "cloud", "success", time.perf_counter() - started)
-    response = render(request, "done.html", {"steps": steps, "step": step, "flow": flow, "issued": issued.as_json()})
-    response.delete_cookie(APPLICATION_COOKIE, path="/")
-    return response
+    # The application cookie stays (it expires with the application): a second press or a reload
+    # of this page finds the application issued and shows this page again.
+    return render(request, "done.html", {"steps": steps, "step": step, "flow": flow, "issued": issued.as_json(), **_member_context(runtime, member)})
 
 
 # -- reissuance ----------------------------------------------------------------------------------
@@ -536,7 +625,10 @@ def renew(serial: str, request: Request) -> Response:
         application_id = _open_application(request, member, "renew", target_serial=serial)
         collection = runtime.lifecycle.verify(application_id, [], actor=member.actor, member_id=member.member_id)
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
-    context = {"steps": (), "step": 0, "flow": "renew", "collection": collection, "application": application, **_member_context(runtime, member)}
+    context = {
+        "steps": (), "step": 0, "flow": "renew", "collection": collection, "application": application,
+        "switch_form": _switch_form("renew", collection), **_member_context(runtime, member),
+    }
     return _with_application(_store_page(request, context), application_id)
 
 
@@ -599,6 +691,29 @@ async def sign(request: Request) -> Response:
         "renewed_serial": signed.renewed_serial,
     }
     return _sign_page(request, member, result=result, form=_keep(form, "pin"))
+
+
+# -- a form's address opened as a page ------------------------------------------------------------
+
+
+@router.get("/issue/institutions/{code}/signup", response_class=HTMLResponse)
+@router.get("/issue/institutions/{code}/login", response_class=HTMLResponse)
+@router.get("/{flow}/verify/{method}", response_class=HTMLResponse)
+@router.get("/{flow}/verify/{method}/start", response_class=HTMLResponse)
+@router.get("/{flow}/verify-demo/enroll", response_class=HTMLResponse)
+@router.get("/{flow}/verify-complete", response_class=HTMLResponse)
+@router.get("/{flow}/store", response_class=HTMLResponse)
+@router.get("/certificates/register", response_class=HTMLResponse)
+@router.get("/certificates/{serial}/revoke", response_class=HTMLResponse)
+@router.get("/certificates/{serial}/renew", response_class=HTMLResponse)
+@router.get("/applications/open/resume", response_class=HTMLResponse)
+@router.get("/applications/open/cancel", response_class=HTMLResponse)
+@router.get("/logout", response_class=HTMLResponse)
+def form_address(request: Request) -> Response:
+    """The address of a form's answer opened with GET (Enter in the address bar after an error
+    page, a restored tab, a copied link): the page of that step, not "page not found"."""
+    page = page_of_form(request.url.path)
+    return redirect(page) if page is not None else render(request, "not_found.html", status=404)
 
 
 # -- demo outbox ---------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ and ``PageRoute`` sends it.
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,10 @@ environment = Environment(
     lstrip_blocks=True,
 )
 
+# JSON shown as text (the console's audit details): Korean stays readable (한빛은행, not
+# \ud55c\ube5b...), and autoescaping applies as to any text (``tojson`` is for scripts).
+environment.filters["json_text"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)
+
 ISSUE_STEPS = ("step.institution", "step.signup", "step.apply", "step.verify", "step.store")
 REISSUE_STEPS = ("step.reissue.apply", "step.verify", "step.reissue.process", "step.store")
 
@@ -49,7 +55,39 @@ def page_language(request: Request) -> str:
     return remembered if remembered in LANGUAGES else "ko"
 
 
+#: The page (GET) that shows the step a form posts from: a page drawn in answer to a POST (a form
+#: shown again with its error, a handout, a result) switches language by opening that page, since
+#: its own path takes no GET (the browser would land on "page not found").
+_PAGE_OF_FORM: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), page)
+    for pattern, page in (
+        (r"^/issue/institutions/([^/]+)/(?:signup|login)$", r"/issue/institutions/\1"),
+        (r"^/(issue|reissue|manage)/(?:verify/[^/]+(?:/start)?|verify-demo/enroll|verify-complete)$", r"/\1/verify"),
+        # The done page (a store page shown again switches with its form: ``switch_form``).
+        (r"^/(?:issue|reissue|manage)/store$", "/certificates"),
+        (r"^/certificates/.*$", "/certificates"),
+        (r"^/applications/open/.*$", "/issue/apply"),
+        (r"^/console/members/(\d+)/enroll$", r"/console/members/\1"),
+        (r"^/console/certificates/.*$", "/console/certificates"),
+        (r"^/console/(?:login|demo-operator|logout)$", "/console"),
+        (r"^/logout$", "/"),
+    )
+)
+
+
+def page_of_form(path: str) -> str | None:
+    """The page (GET) of the step whose form posts to ``path``; None for a path no form posts to."""
+    for pattern, page in _PAGE_OF_FORM:
+        if pattern.match(path):
+            return pattern.sub(page, path)
+    return None
+
+
 def switch_url(request: Request, lang: str) -> str:
+    if request.method not in ("GET", "HEAD"):
+        path = page_of_form(request.url.path) or request.url.path
+        # The form's own query (``?lang=``, ``?next=`` of a login) is not the page's.
+        return path + "?" + urlencode([("lang", lang)])
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", lang)]
     return request.url.path + "?" + urlencode(params)
 

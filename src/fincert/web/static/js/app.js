@@ -253,9 +253,9 @@
     return { key: key, leaf: leaf, chain: certificates };
   }
 
-  function readFileBinary(input) {
+  function readFileBinary(input, noFileMessage) {
     var file = input.files && input.files[0];
-    if (!file) return Promise.reject(new Error('choose a file'));
+    if (!file) return Promise.reject(Object.assign(new Error(noFileMessage), { local: true }));
     return file.arrayBuffer().then(function (buffer) { return bytesToBinary(new Uint8Array(buffer)); });
   }
 
@@ -300,8 +300,14 @@
     });
   }
 
+  // Why an API call failed, in the page's language: the API's detail is English, so a Korean
+  // page says it by the problem's kind (the page carries those sentences: data-problem-*).
   function problemText(e) {
-    return e.problem && e.problem.detail ? e.problem.detail : e.message;
+    if (document.body.dataset.lang === 'en') return e.problem && e.problem.detail ? e.problem.detail : e.message;
+    var type = (e.problem && e.problem.type) || '';
+    var kind = type.slice(type.lastIndexOf('/') + 1);
+    var key = 'problem' + kind.split('-').map(function (w) { return w.charAt(0).toUpperCase() + w.slice(1); }).join('');
+    return (kind && document.body.dataset[key]) || document.body.dataset.problemOther || '';
   }
 
   function setupFileStore(section) {
@@ -391,7 +397,7 @@
         return;
       }
       status.textContent = section.dataset.msgWorking;
-      readFileBinary(form.querySelector('[name=key_file]')).then(function (binary) {
+      readFileBinary(form.querySelector('[name=key_file]'), section.dataset.msgNofile).then(function (binary) {
         var opened;
         try {
           opened = openPkcs12(binary, form.querySelector('[name=key_password]').value);
@@ -402,10 +408,15 @@
         var signature = signDetached(opened, utf8);
         return api('/api/v1/verify', { signature: forge.util.encode64(signature), content: forge.util.encode64(utf8) }).then(function (report) {
           status.textContent = '';
-          result.querySelector('[data-verify-outcome]').textContent = report.valid ? section.dataset.msgValid : section.dataset.msgInvalid + ' ' + (report.failure || '');
+          // The failure reason is the verifier's English: shown on English pages only.
+          result.querySelector('[data-verify-outcome]').textContent = report.valid ? section.dataset.msgValid
+            : section.dataset.msgInvalid + (document.body.dataset.lang === 'en' && report.failure ? ' ' + report.failure : '');
           result.querySelector('[data-verify-signer]').textContent = report.signer;
           result.querySelector('[data-verify-serial]').textContent = report.signer_serial;
-          result.querySelector('[data-verify-status]').textContent = report.certificate_status;
+          var statusBox = result.querySelector('[data-verify-status]');
+          var statusKey = 'status' + String(report.certificate_status || '').split('-').map(function (w) { return w.charAt(0).toUpperCase() + w.slice(1); }).join('');
+          statusBox.textContent = section.dataset[statusKey] || report.certificate_status;
+          statusBox.dataset.status = report.certificate_status;
           result.querySelector('[data-verify-content]').textContent = content;
           result.querySelector('textarea').value = forge.util.encode64(signature);
           result.dataset.valid = String(report.valid);
@@ -439,7 +450,7 @@
       status.textContent = section.dataset.msgWorking;
       var current, fresh, applicationId;
       var randomNum = newRandomNum();
-      readFileBinary(form.querySelector('[name=key_file]')).then(function (binary) {
+      readFileBinary(form.querySelector('[name=key_file]'), section.dataset.msgNofile).then(function (binary) {
         try {
           current = openPkcs12(binary, form.querySelector('[name=key_password]').value);
         } catch (e) {
