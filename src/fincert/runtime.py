@@ -6,10 +6,12 @@ Only the edges (CLI, API) create a ``Runtime``; components receive their depende
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,15 +141,32 @@ class Runtime:
         return ValidationAuthority(self.db, self.ca, self.keys, self.endpoints, self.clock)
 
     def write_ca_files(self, hierarchy: Hierarchy) -> dict[str, str]:
-        """Write the CA certificates as PEM into ``$FINCERT_HOME/ca/`` (public, world-readable)."""
+        """Write the CA certificates as PEM into ``$FINCERT_HOME/ca/`` (public, world-readable).
+
+        Each file is written beside its final name and renamed into place, so a reader never
+        sees half a certificate. The CA's rows are already stored when this runs, and running
+        ``initialize`` again keeps them: a failed write is a :class:`ConfigurationError` that
+        names the path and says so, and the retry writes the files.
+        """
         from cryptography.hazmat.primitives.serialization import Encoding
 
         directory = self.home / "ca"
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _ca_files_error(f"cannot create the CA folder {directory}", exc) from None
         paths = {}
         for name, certificate in (("root_ca", hierarchy.root), ("issuing_ca", hierarchy.issuing)):
             path = directory / f"{name.replace('_ca', '')}.pem"
-            path.write_bytes(certificate.public_bytes(Encoding.PEM))
+            partial = path.with_name(f".{path.name}.partial")
+            try:
+                partial.write_bytes(certificate.public_bytes(Encoding.PEM))
+                partial.chmod(0o644)
+                os.replace(partial, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+                raise _ca_files_error(f"cannot write the CA certificate {path}", exc) from None
             paths[name] = str(path)
         return paths
 
@@ -158,6 +177,12 @@ class Runtime:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _ca_files_error(what: str, exc: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"{what}: {exc.strerror or exc}; the CA itself is stored, so fix this and run `fincert init` again to write its files"
+    )
 
 
 def open_runtime(settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True) -> Runtime:

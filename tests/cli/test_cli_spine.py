@@ -116,3 +116,28 @@ def test_production_mode_refuses_missing_or_default_secrets(cli, tmp_path):
     fine = cli(["institution", "list", "--json"], tmp_path / "p", env=strong)
     assert fine.returncode == 0, fine.stderr
     assert not (tmp_path / "p" / "secrets").exists()
+
+
+def test_init_that_cannot_write_the_ca_files_says_where_and_a_retry_writes_them(cli, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ca").write_text("a file where the CA folder goes\n")
+
+    failed = cli(["init", "--json"], home)
+    assert failed.returncode != 0
+    assert "Traceback" not in failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1, failed.stderr
+    assert str(home / "ca") in lines[0] and "fincert init" in lines[0]
+    assert failed.stdout == ""
+
+    # The CA was stored before the write failed; once the path is fixed, init keeps that CA
+    # and writes its files.
+    (home / "ca").unlink()
+    again = cli(["init", "--json"], home)
+    assert again.returncode == 0, again.stderr
+    data = json.loads(again.stdout)
+    assert data["created"] is False
+    assert (home / "ca" / "root.pem").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert not list((home / "ca").glob(".*partial"))
+    assert len(list((home / "keys").glob("*.p8"))) == 2

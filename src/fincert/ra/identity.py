@@ -163,6 +163,29 @@ def _is_control(ch: str) -> bool:
     return category.startswith("C") or category in ("Zl", "Zp")
 
 
+def _is_undecodable(ch: str) -> bool:
+    # A lone surrogate: what Python makes of bytes that were not UTF-8 (a command-line argument
+    # from a terminal in another encoding, ``surrogateescape``). No text holds one.
+    return "\ud800" <= ch <= "\udfff"
+
+
+def clean_text(text: object, *, field: str, what: str) -> str:
+    """``text`` stripped, with inner runs of spaces collapsed and NFC-normalised, after refusing
+    what no name may hold: bytes that were not UTF-8, and control or format characters (line
+    breaks, tabs, zero-width and bidi marks). Raises ``InvalidInput`` naming ``what``."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what} must be text", field=field)
+    if any(_is_undecodable(ch) for ch in text):
+        raise InvalidInput(f"{what} is not UTF-8 text; check the encoding of the terminal or file it came from", field=field)
+    # Checked before inner whitespace is collapsed: ``str.split`` treats line breaks, tabs and
+    # the C0 separators as spaces, so "a\nb" used to be quietly accepted as "a b". A control
+    # character inside a name is a mistake (or an attempt to forge a line in a subject,
+    # identifyData or a log), not a spelling to repair; a pasted trailing newline is harmless.
+    if any(_is_control(ch) for ch in text.strip()):
+        raise InvalidInput(f"{what} must not contain line breaks, tabs or other control characters", field=field)
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
 def validate_person_name(text: str) -> str:
     """A person's name: 1–30 characters of Hangul syllables or Latin letters.
 
@@ -171,15 +194,7 @@ def validate_person_name(text: str) -> str:
     same name always compares equal (it is also written into the certificate subject).
     Control and format characters (line breaks, tabs, zero-width and bidi marks) are refused.
     """
-    if not isinstance(text, str):
-        raise InvalidInput("name must be text", field="name")
-    # Checked before inner whitespace is collapsed: ``str.split`` treats line breaks, tabs and
-    # the C0 separators as spaces, so "a\nb" used to be quietly accepted as "a b". A control
-    # character inside a name is a mistake (or an attempt to forge a line in a subject,
-    # identifyData or a log), not a spelling to repair; a pasted trailing newline is harmless.
-    if any(_is_control(ch) for ch in text.strip()):
-        raise InvalidInput("name must not contain line breaks, tabs or other control characters", field="name")
-    name = " ".join(unicodedata.normalize("NFC", text).split())
+    name = clean_text(text, field="name", what="name")
     if not 1 <= len(name) <= 30:
         raise InvalidInput("name must be between one and thirty characters", field="name")
     previous_was_letter = False

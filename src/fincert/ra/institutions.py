@@ -10,11 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from fincert.clock import Clock
 from fincert.errors import Conflict, InvalidInput, NotFound
+from fincert.ra.identity import clean_text
 from fincert.storage import audit
 from fincert.storage.db import Database
 from fincert.storage.models import Institution
 
 INSTITUTION_TYPES = ("bank", "securities", "card", "insurance")
+#: The most an institution's name may take in UTF-8 (see ``add``).
+_NAME_MAX_BYTES = 90
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 
 
@@ -55,9 +58,15 @@ class InstitutionRegistry:
     def add(self, code: str, name: str, type_: str = "bank", *, actor: str = "operator") -> InstitutionView:
         if not could_be_code(code):  # fullmatch: "$" also matches before a final newline
             raise InvalidInput("institution code must be 2-32 letters, digits, '-' or '_'", field="code")
-        name = name.strip()
-        if not 1 <= len(name) <= 128:
-            raise InvalidInput("institution name must be 1 to 128 characters", field="name")
+        name = clean_text(name, field="name", what="institution name")
+        # The name is the OU of every holder's certificate (X.509 caps it at 64 characters) and
+        # so part of their NPKI folder name, which file systems cap at 255 bytes.
+        if not 1 <= len(name) <= 64 or len(name.encode()) > _NAME_MAX_BYTES:
+            raise InvalidInput(
+                "institution name must be 1 to 64 characters, at most 30 of them Hangul (90 bytes in UTF-8)", field="name"
+            )
+        if any(c in name for c in "/\\"):
+            raise InvalidInput("institution name must not contain '/' or '\\': it becomes part of a folder name", field="name")
         if type_ not in INSTITUTION_TYPES:
             raise InvalidInput(f"institution type must be one of {', '.join(INSTITUTION_TYPES)}", field="type")
         code = code.upper()
@@ -102,5 +111,5 @@ class InstitutionRegistry:
         with self._db.reader() as session:
             row = session.execute(select(Institution).where(Institution.code == code.upper())).scalar_one_or_none()
             if row is None:
-                raise NotFound(f"no institution {code.upper()}")
+                raise NotFound("no such institution")  # never the input: a mistyped resident number must not be echoed
             return _view(row)

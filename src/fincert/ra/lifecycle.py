@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,11 @@ POLICY_PURPOSE = {"issue": "issue", "reissue": "reissue", "renew": "renew", "reg
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+#: A reference number as ``verify`` hands it out: twelve digits.
+_REFERENCE_NUMBER = re.compile(r"[0-9]{12}")
+_REFERENCE_SEPARATORS = re.compile(r"[\s-]")
 
 
 def _code_hash(code: str) -> str:
@@ -562,8 +568,15 @@ class CertificateLifecycle:
         now = self._clock.now()
         with self._db.single_reads() as connection:
             # One statement: the application with its member and institution (checked again,
-            # under lock, in the storing transaction).
-            row = connection.execute(_APPLICANT_BY_REFERENCE, {"reference_number": str(reference_number)}).one_or_none()
+            # under lock, in the storing transaction). Holders type the reference number as it
+            # was shown; spaces and hyphens between its digits are theirs. Anything else names
+            # no application and must not reach the database (PostgreSQL refuses a NUL in text).
+            reference = _REFERENCE_SEPARATORS.sub("", str(reference_number))
+            row = (
+                connection.execute(_APPLICANT_BY_REFERENCE, {"reference_number": reference}).one_or_none()
+                if _REFERENCE_NUMBER.fullmatch(reference)
+                else None
+            )
             if row is None or row.authorization_code_hash is None or not hmac.compare_digest(
                 row.authorization_code_hash, _code_hash(str(authorization_code).strip().upper())
             ):

@@ -150,7 +150,7 @@ class Registrar:
             raise NotFound("no such institution")
         row = session.execute(select(Institution).where(Institution.code == code.upper())).scalar_one_or_none()
         if row is None:
-            raise NotFound(f"no institution {code.upper()}")
+            raise NotFound("no such institution")  # never the input: a mistyped resident number must not be echoed
         return row
 
     def _member(self, session: Session, member_id: int, *, lock: bool = False) -> Member:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -730,6 +731,8 @@ def decode_base64(text: str | None, field: str) -> bytes | None:
 
 CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
 _MAX_AMOUNT = 10**15
+#: The random ids and references handed out below (``secrets.token_urlsafe``).
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -812,9 +815,11 @@ class RelyingParty:
         signature is not valid (the challenge then stays usable until it expires).
         """
         now = self._clock.now()
-        with self._db.reader() as session:
-            row = session.get(RelyingPartyChallenge, challenge_id)
-            challenge = row.challenge if row is not None and _challenge_open(row, now) else None
+        challenge = None
+        if _could_be_token(challenge_id):  # no other text names a challenge, nor may reach the database
+            with self._db.reader() as session:
+                row = session.get(RelyingPartyChallenge, challenge_id)
+                challenge = row.challenge if row is not None and _challenge_open(row, now) else None
         if challenge is None:
             raise NotFound("no such challenge, or it was used or has expired", field="challenge_id")
         # Verified outside the write transaction: it reads certificate status itself, and on
@@ -891,13 +896,22 @@ class RelyingParty:
         Records are fetched by their random reference, never by the sequential id, so knowing
         one receipt does not reveal other customers' orders.
         """
+        if not _could_be_token(reference):
+            raise NotFound("no evidence record with this reference")
         with self._db.reader() as session:
             row = session.execute(
-                select(SignatureEvidence).where(SignatureEvidence.reference == str(reference))
+                select(SignatureEvidence).where(SignatureEvidence.reference == reference)
             ).scalar_one_or_none()
             if row is None:
                 raise NotFound("no evidence record with this reference")
             return _evidence(row)
+
+
+def _could_be_token(value: object) -> bool:
+    """Whether ``value`` has the shape of the random references and challenge ids handed out
+    here (``secrets.token_urlsafe``). Anything else names no record, and must not reach the
+    database: PostgreSQL refuses a NUL in text outright (a 500, not "not found")."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
 
 
 def _challenge_open(row: RelyingPartyChallenge, now: dt.datetime) -> bool:
