@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     renewal_window_days: int = Field(default=30, ge=1, le=365)
     cloud_auto_renew_days: int = Field(default=30, ge=0, le=365)
     pin_max_failures: int = Field(default=5, ge=1, le=20)
+    #: Where a ``financial`` (금융인증서) key may be kept: ``any`` lets the holder choose at
+    #: step 5 as for ``joint`` (a PC or USB folder, or the cloud); ``cloud`` keeps every
+    #: financial key in the vault behind a PIN, as the 금융인증서 service does.
+    financial_storage: Literal["any", "cloud"] = "any"
 
     @field_validator("master_key")
     @classmethod

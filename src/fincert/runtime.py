@@ -73,6 +73,7 @@ class Runtime:
             application_ttl=dt.timedelta(minutes=s.application_ttl_minutes),
             renewal_window=dt.timedelta(days=s.renewal_window_days),
             cloud_auto_renew=dt.timedelta(days=s.cloud_auto_renew_days),
+            financial_in_cloud_only=s.financial_storage == "cloud",
         )
 
     @functools.cached_property

@@ -258,3 +258,33 @@ def test_cloud_signing_renews_automatically_in_the_last_month(world):
     assert lc.sign_with_cloud(late.renewed_serial, PIN, b"order 3", actor="m").renewed_serial is None
     with pytest.raises(VerificationFailed):
         lc.sign_with_cloud(late.renewed_serial, "999999", b"order 4", actor="m")
+
+
+def test_a_service_that_keeps_financial_keys_in_the_cloud_refuses_a_key_file(settings, clock, holder_keys):
+    from fincert.runtime import open_runtime
+
+    runtime = open_runtime(settings.model_copy(update={"financial_storage": "cloud"}), clock=clock)
+    try:
+        runtime.initialize()
+        runtime.institutions.ensure_samples()
+        member_id = runtime.registrar.register_member(
+            "HANBIT", name="홍길동", rrn=RRN, phone="010-1234-5678", email="h@example.com", actor="t"
+        ).id
+        lc = runtime.lifecycle
+        app = lc.open_application(member_id, "issue", product="financial", actor="m")
+        collection = lc.verify(app.id, evidence_for(runtime, member_id), actor="m")
+        with pytest.raises(PolicyViolation, match="cloud") as refused:
+            lc.collect(
+                collection.reference_number, collection.authorization_code,
+                csr_pem=csr_for(holder_keys[0]), random_num=secrets.token_bytes(20), actor="m",
+            )
+        assert refused.value.field == "storage"
+        # Nothing was issued and the application waits for the holder's second choice.
+        assert lc.application(app.id).status == "verified" and lc.certificates_of(member_id) == []
+        cloud = lc.collect(collection.reference_number, collection.authorization_code, pin=PIN, actor="m")
+        assert cloud.storage == "cloud"
+        # A joint certificate is still the holder's to keep in a folder.
+        joint = issue(runtime, member_id, key=holder_keys[1], product="joint")
+        assert joint.storage == "file" and joint.issued.product == "joint"
+    finally:
+        runtime.close()

@@ -227,6 +227,7 @@ class CertificateLifecycle:
         application_ttl: dt.timedelta = dt.timedelta(minutes=10),
         renewal_window: dt.timedelta = dt.timedelta(days=30),
         cloud_auto_renew: dt.timedelta = dt.timedelta(days=30),
+        financial_in_cloud_only: bool = False,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -236,6 +237,7 @@ class CertificateLifecycle:
         self._ttl = application_ttl
         self._renewal_window = renewal_window
         self._auto_renew = cloud_auto_renew
+        self._financial_in_cloud_only = financial_in_cloud_only
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -606,6 +608,11 @@ class CertificateLifecycle:
         if (csr_pem is None) == (pin is None):
             raise InvalidInput("collect with either a CSR (file storage) or a PIN (cloud storage)", field="storage")
         storage = "cloud" if pin is not None else "file"
+        if storage == "file" and applicant.product == "financial" and self._financial_in_cloud_only:
+            # Refused before anything is made: the application stays verified for a retry.
+            raise PolicyViolation(
+                "this service keeps financial certificates in the cloud: collect it with a 6-digit PIN", field="storage"
+            )
         created_key_id: str | None = None
         if storage == "file":
             public_key = _public_key_from_csr(csr_pem)  # type: ignore[arg-type]
