@@ -89,5 +89,13 @@ def test_file_collection_with_csr_and_garbage(journey):
     csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])).sign(key, hashes.SHA256())
     ok = client.post("/api/v1/certificates/collect", json={**ref, "storage": "file", "csr": csr.public_bytes(serialization.Encoding.PEM).decode(), "random_num": secrets.token_hex(20)})
     assert ok.status_code == 200 and ok.json()["storage"] == "file" and len(ok.json()["chain"]) == 2
+    # The answer is the documented CollectedOut, key for key, and its certificate is the CSR's key.
+    documented = client.get("/openapi.json").json()
+    response_schema = documented["paths"]["/api/v1/certificates/collect"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert response_schema == {"$ref": "#/components/schemas/CollectedOut"}
+    assert set(ok.json()) == set(documented["components"]["schemas"]["CollectedOut"]["properties"])
+    issued = x509.load_pem_x509_certificate(ok.json()["certificate"].encode())
+    assert issued.public_key().public_numbers() == key.public_key().public_numbers()
+    assert ok.json()["serial"] == format(issued.serial_number, "x")
     revoked = client.post(f"/api/v1/me/certificates/{ok.json()['serial']}/revoke", json={"reason": "keyCompromise"}, headers=headers)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"

@@ -7,6 +7,8 @@ import binascii
 from typing import Any, Literal
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
@@ -93,20 +95,47 @@ def cancel_application(application_id: RowId, member: MemberDep, runtime: Runtim
     return runtime.lifecycle.cancel(application_id, actor=member.actor, member_id=member.member_id).as_json()
 
 
-@router.post("/certificates/collect", summary="Collect a certificate with the reference number and authorization code (인증서 다운로드)")
-def collect(body: CollectIn, runtime: RuntimeDep) -> dict[str, Any]:
+class CollectedOut(BaseModel):
+    """The issued certificate (인증서 다운로드 및 저장): PEM certificate and chain."""
+
+    serial: str
+    product: str
+    storage: str
+    not_before: str
+    not_after: str
+    replaced: str | None
+    certificate: str
+    chain: list[str]
+
+
+@router.post(
+    "/certificates/collect",
+    response_model=CollectedOut,
+    summary="Collect a certificate with the reference number and authorization code (인증서 다운로드)",
+)
+async def collect(body: CollectIn, runtime: RuntimeDep) -> JSONResponse:
+    # The hot path of issuance: one threadpool hop for the blocking work, and the answer built
+    # here rather than validated again against the response model (another hop).
     if body.storage == "file":
         if not body.csr or not body.random_num:
             raise InvalidInput("file storage needs csr and random_num", field="csr" if not body.csr else "random_num")
-        result = runtime.lifecycle.collect(
-            body.reference_number, body.authorization_code, csr_pem=body.csr.encode(), random_num=_hex(body.random_num, "random_num"),
-            renewal_proof=_b64(body.renewal_proof, "renewal_proof") if body.renewal_proof else None, actor="holder-client",
-        )
+        csr_pem, random_num = body.csr.encode(), _hex(body.random_num, "random_num")
+        renewal_proof = _b64(body.renewal_proof, "renewal_proof") if body.renewal_proof else None
+
+        def work() -> dict[str, Any]:
+            return runtime.lifecycle.collect(
+                body.reference_number, body.authorization_code, csr_pem=csr_pem, random_num=random_num,
+                renewal_proof=renewal_proof, actor="holder-client",
+            ).as_json()
     else:
         if not body.pin:
             raise InvalidInput("cloud storage needs a 6-digit PIN", field="pin")
-        result = runtime.lifecycle.collect(body.reference_number, body.authorization_code, pin=body.pin, actor="holder-client")
-    return result.as_json()
+        pin = body.pin
+
+        def work() -> dict[str, Any]:
+            return runtime.lifecycle.collect(body.reference_number, body.authorization_code, pin=pin, actor="holder-client").as_json()
+
+    return JSONResponse(await run_in_threadpool(work))
 
 
 @router.get("/me/certificates", summary="My certificates")
