@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from api_helpers import member_and_operator
 from fastapi.testclient import TestClient
 
 from fincert.api.app import create_app
@@ -41,19 +42,12 @@ def classify(method: str, path: str) -> str:
 
 @pytest.fixture
 def world(runtime):
-    runtime.institutions.ensure_samples()
-    reg = runtime.registrar
-    member = reg.register_member(
-        "HANBIT", name="홍길동", rrn="900101-1234567", phone="010-1234-5678", email="h@example.com",
-        login_id="hong90", password="s3cret-pass", actor="t", online=True,
-    )
-    _, own = reg.add_operator("HANBIT", "hanbit-op")
-    _, other = reg.add_operator("NURI", "nuri-op")
-    member_token = reg.login("HANBIT", "hong90", "s3cret-pass", address="127.0.0.1").token
+    tokens = member_and_operator(runtime)
+    _, other = runtime.registrar.add_operator("NURI", "nuri-op")
     app = create_app(runtime)
     with TestClient(app) as client:
         client.fincert_app = app
-        yield client, {"member": member_token, "own": own, "other": other, "member_id": member.id}
+        yield client, {"member": tokens["member"], "own": tokens["operator"], "other": other, "member_id": tokens["member_id"]}
 
 
 def concrete(path: str, member_id: int) -> str:

@@ -27,6 +27,7 @@ import json
 import re
 
 import pytest
+from api_helpers import PASSWORD, PROBLEM, RRN, assert_problem, member_and_operator
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,32 +38,13 @@ from fincert.api.app import create_app
 from fincert.api.limits import DEFAULT_MAX_BODY
 from fincert.storage.models_ra import Member
 
-PROBLEM = "application/problem+json"
-RRN = "900101-1234567"
-PASSWORD = "s3cret-pass"
-
 
 @pytest.fixture
 def world(runtime):
-    runtime.institutions.ensure_samples()
-    reg = runtime.registrar
-    member = reg.register_member(
-        "HANBIT", name="홍길동", rrn=RRN, phone="010-1234-5678", email="h@example.com",
-        login_id="hong90", password=PASSWORD, actor="t", online=True,
-    )
-    _, operator = reg.add_operator("HANBIT", "hanbit-op")
-    member_token = reg.login("HANBIT", "hong90", PASSWORD, address="127.0.0.1").token
+    tokens = member_and_operator(runtime)
     app = create_app(runtime)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield client, app, {"member": member_token, "operator": operator, "member_id": member.id}
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    return body
+        yield client, app, tokens
 
 
 def _chunks(total: int, size: int = 64 * 1024):

@@ -11,14 +11,12 @@ import base64
 
 import pyotp
 import pytest
+from api_helpers import PROBLEM, RRN, assert_problem, member_and_operator
 from fastapi.testclient import TestClient
 
 from fincert.api.app import create_app
 from fincert.web.sessions import CONSOLE_COOKIE
 
-PROBLEM = "application/problem+json"
-RRN = "900101-1234567"
-PASSWORD = "s3cret-pass"
 TOO_BIG = str(2**63)  # one past the largest BIGINT
 HUGE = "9" * 30
 # Deeper than json's recursion limit, well under the 1 MiB body limit.
@@ -27,22 +25,9 @@ DEEP = "[" * 50_000 + "]" * 50_000
 
 @pytest.fixture
 def world(runtime):
-    runtime.institutions.ensure_samples()
-    reg = runtime.registrar
-    member = reg.register_member(
-        "HANBIT", name="홍길동", rrn=RRN, phone="010-1234-5678", email="h@example.com",
-        login_id="hong90", password=PASSWORD, actor="t", online=True,
-    )
-    _, operator = reg.add_operator("HANBIT", "hanbit-op")
-    member_token = reg.login("HANBIT", "hong90", PASSWORD, address="127.0.0.1").token
+    tokens = member_and_operator(runtime)
     with TestClient(create_app(runtime)) as client:
-        yield client, {"member": member_token, "operator": operator, "member_id": member.id}
-
-
-def assert_problem(response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["status"] == status
+        yield client, tokens
 
 
 ID_ROUTES = [

@@ -205,14 +205,21 @@ def axe_violations(page: Page) -> list[dict]:
     ]
 
 
-def issue_file_certificate(page: Page, base: str, holder: dict[str, str], password: str, target: Path, institution: str = "NURI") -> dict[str, str]:
-    """Sign up, apply for a joint certificate, verify with the demo security card, let the browser
-    make the key and save the downloaded .p12 at ``target``; returns the security card's cells."""
+def verified_by_security_card(page: Page, base: str, holder: dict[str, str], product: str = "financial", institution: str = "HANBIT") -> dict[str, str]:
+    """Sign up, apply for ``product``, verify with the demo security card and go on to the store
+    step; returns the security card's cells."""
     sign_up(page, base, holder, institution=institution)
-    apply(page, "joint")
+    apply(page, product)
     cells = demo_security_card(page)
     answer_security_card(page, cells)
     page.click('form[action="/issue/verify-complete"] button')
+    return cells
+
+
+def issue_file_certificate(page: Page, base: str, holder: dict[str, str], password: str, target: Path, institution: str = "NURI") -> dict[str, str]:
+    """Sign up, apply for a joint certificate, verify with the demo security card, let the browser
+    make the key and save the downloaded .p12 at ``target``; returns the security card's cells."""
+    cells = verified_by_security_card(page, base, holder, "joint", institution=institution)
     page.fill("#f-file_password", password)
     page.fill("#f-file_password_confirm", password)
     page.click("[data-file-store] form button[type=submit]")

@@ -32,6 +32,7 @@ from conftest import (
     pkcs12_key_attributes,
     press_pin,
     sign_up,
+    verified_by_security_card,
 )
 from cryptography import x509
 from playwright.sync_api import expect
@@ -216,11 +217,7 @@ def test_biometric_verification_with_virtual_authenticator(served, page, context
 
 def test_reissuance_revokes_the_old_certificate(served, page):
     holder = person()
-    sign_up(page, served.base, holder)
-    apply(page, "financial")
-    cells = demo_security_card(page)
-    answer_security_card(page, cells)
-    page.click('form[action="/issue/verify-complete"] button')
+    cells = verified_by_security_card(page, served.base, holder)
     old = collect_cloud(page, PIN)
 
     page.goto(f"{served.base}/reissue")

@@ -10,18 +10,14 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import answer_security_card, apply, demo_security_card, person, sign_up
+from conftest import person, sign_up, verified_by_security_card
 
 ENGLISH_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 def test_a_refused_file_issuance_is_explained_in_korean(served, page):
     holder = person()
-    sign_up(page, served.base, holder)
-    apply(page, "joint")
-    cells = demo_security_card(page)
-    answer_security_card(page, cells)
-    page.click('form[action="/issue/verify-complete"] button')
+    verified_by_security_card(page, served.base, holder, "joint")
     # The authorization code the page holds no longer matches (as after a stale page or a typo).
     page.locator("[data-file-store]").evaluate("box => { box.dataset.code = 'AAAA-BBBB-CCCC-DDDD'; }")
     page.fill("#f-file_password", "file-pass-1!")

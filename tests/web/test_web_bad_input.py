@@ -13,46 +13,19 @@ without any message.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from web_helpers import client, csrf, database_url, errors  # noqa: F401 - the page tests' fixtures and helpers
 
-from fincert.api.app import create_app
 from fincert.storage.models_ra import LoginFailureWindow, Member
 
 RRN = "851212-1357913"  # not the sign-up page's example number, which the hint shows
 PASSWORD = "s3cret-pass"
 PIN = "258013"
 HOLDER = {"name": "홍길동", "rrn": RRN, "phone": "010-1234-5678", "email": "h@example.com", "login_id": "hong90", "password": PASSWORD}
-
-
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite, unless a test asks for PostgreSQL (``indirect`` parametrization): the pages add no
-    storage of their own, but PostgreSQL refuses some strings SQLite stores (NUL)."""
-    if getattr(request, "param", "sqlite") == "postgresql":
-        return request.getfixturevalue("postgres_url")
-    return f"sqlite:///{tmp_path / 'fincert.db'}"
-
-
-@pytest.fixture
-def client(runtime):
-    runtime.settings.demo = True
-    runtime.institutions.ensure_samples()
-    # A 500 must show as a status here, as a browser would get it, not as a test-side raise.
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
-        yield c
-
-
-def csrf(client: TestClient) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
-
-
-def errors(html: str) -> list[str]:
-    return re.findall(r'class="error"[^>]*>([^<]+)<', html)
 
 
 def count(runtime, model) -> int:

@@ -13,8 +13,8 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from web_helpers import csrf, database_url, demo_client, errors  # noqa: F401 - the page tests' fixture and helpers
 
-from fincert.api.app import create_app
 from fincert.errors import Locked, VerificationFailed
 from fincert.logs import JsonFormatter
 from fincert.web.i18n import MESSAGES, error_text
@@ -25,26 +25,9 @@ HOLDER = {"name": "홍길동", "rrn": "900101-1234567", "phone": "010-1234-5678"
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """Pages add no storage of their own: the services' PostgreSQL behaviour is tested with them."""
-    return f"sqlite:///{tmp_path / 'fincert.db'}"
-
-
-@pytest.fixture
 def client(runtime):
-    runtime.settings.demo = True
-    runtime.institutions.ensure_samples()
-    with TestClient(create_app(runtime)) as c:
-        yield c
-
-
-def csrf(client: TestClient) -> str:
-    page = client.get("/")
-    return re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
-
-
-def errors(html: str) -> list[str]:
-    return re.findall(r'class="error"[^>]*>([^<]+)<', html)
+    # Unlike the other page tests, a server error here raises in the test.
+    yield from demo_client(runtime, raise_server_exceptions=True)
 
 
 def test_security_headers_everywhere_and_hsts_only_over_https(client):

@@ -14,38 +14,15 @@ English pages showed internal numbers ("member 1 has no otp enrolled", "applicat
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
-
-from fincert.api.app import create_app
+from web_helpers import client, csrf, database_url, errors  # noqa: F401 - the page tests' fixtures and helpers
 
 HOLDER = {"name": "홍길동", "rrn": "851212-1357913", "phone": "010-1234-5678", "email": "h@example.com", "login_id": "hong90", "password": "s3cret-pass"}
 PIN = "258013"
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'fincert.db'}"
-
-
-@pytest.fixture
-def client(runtime):
-    runtime.settings.demo = True
-    runtime.institutions.ensure_samples()
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
-        yield c
-
-
-def csrf(client: TestClient) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
-
-
-def errors(html: str) -> list[str]:
-    return re.findall(r'class="error"[^>]*>([^<]+)<', html)
 
 
 def switch_link(html: str) -> str:
