@@ -279,6 +279,11 @@ def test_a_service_that_keeps_financial_keys_in_the_cloud_refuses_a_key_file(set
                 csr_pem=csr_for(holder_keys[0]), random_num=secrets.token_bytes(20), actor="m",
             )
         assert refused.value.field == "storage"
+        # The holder's page says it in their language.
+        from fincert.web.i18n import error_text
+
+        assert error_text(refused.value, "ko").startswith("이 서비스는 금융인증서를 클라우드에 보관합니다.")
+        assert "cloud storage and a 6-digit PIN" in error_text(refused.value, "en")
         # Nothing was issued and the application waits for the holder's second choice.
         assert lc.application(app.id).status == "verified" and lc.certificates_of(member_id) == []
         cloud = lc.collect(collection.reference_number, collection.authorization_code, pin=PIN, actor="m")

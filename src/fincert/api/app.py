@@ -56,6 +56,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     from fincert.api.routes import web  # the web app's page for a browser that asked for no page
 
     app.state.browser_page = web.page_for_browser
+    app.state.csrf_refused_page = web.page_for_stale_form  # a browser's form from a stale page (``security``)
     security.install(app)
     openapi.install(app)
     # Outermost: an oversized body is refused before the CSRF check would read a form.

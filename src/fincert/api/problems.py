@@ -27,15 +27,24 @@ def problem(status: int, title: str, detail: str, kind: str, **extra: object) ->
 _NOT_A_PAGE = (404, 405, 422)
 
 
+def browser_navigation(request: Request) -> bool:
+    """Whether ``request`` is a browser navigating to a page, which is answered with a page of the
+    web app rather than a problem document: the app has the web app (``app.state.browser_page``),
+    the path is not ``/api/`` and the client asks for HTML (the browser's own requests do; the
+    pages' scripts, API clients and tools do not). Also decides ``security.CsrfProtection``'s refusal."""
+    return (
+        getattr(request.app.state, "browser_page", None) is not None
+        and not request.url.path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
 def _page_for_browser(request: Request, status: int) -> Response | None:
-    """The web app's page for ``status`` when a browser navigates to a page (not ``/api/``, and
-    it asks for HTML); ``None`` for every other client, which gets the problem document."""
-    page = getattr(request.app.state, "browser_page", None)
-    if page is None or status not in _NOT_A_PAGE or request.url.path.startswith("/api/"):
+    """The web app's page for ``status`` when a browser navigates to a page (``browser_navigation``);
+    ``None`` for every other client, which gets the problem document."""
+    if status not in _NOT_A_PAGE or not browser_navigation(request):
         return None
-    if "text/html" not in request.headers.get("accept", ""):
-        return None
-    return page(request)  # type: ignore[no-any-return]
+    return request.app.state.browser_page(request)  # type: ignore[no-any-return]
 
 
 def install(app: FastAPI) -> None:

@@ -8,6 +8,9 @@ value the server also renders into its pages; a state-changing request that a br
 with ambient credentials — one carrying the member or console session cookie, or any HTML form
 post to a page — must echo it in the ``X-CSRF-Token`` header or a ``csrf_token`` form field. Requests that
 authenticate with an ``Authorization: Bearer`` header carry no ambient authority and are exempt.
+A refused request gets a 403 problem document, or, when a browser navigates (``problems.browser_navigation``,
+the same rule that gives it the "page not found" page), the web app's page asking to reload, in the
+page's language, with a link back to the form's page.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from fincert.api.asgi import HttpMiddleware, on_response_start, send_problem
+from fincert.api.problems import browser_navigation
 
 CSRF_COOKIE = "fincert_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -117,20 +121,33 @@ class CsrfProtection(HttpMiddleware):
                 receive = _replay(body, receive)
             expected = None if issue_cookie else cookies.get(CSRF_COOKIE)
             if not submitted or expected is None or not hmac.compare_digest(submitted.encode(), expected.encode()):
-                await _refuse(send)
+                request = Request(scope)
+                page = getattr(request.app.state, "csrf_refused_page", None)
+                if page is not None and browser_navigation(request):
+                    # A form from a stale page (its cookie gone with the browser session, a page
+                    # restored from history): the web app's page asking to reload, which already
+                    # carries the new cookie the reloaded page's form will match.
+                    await page(request)(scope, receive, _issuing(scope, send, token) if issue_cookie else send)
+                else:
+                    await _refuse(send)
                 return
 
         if issue_cookie:
-            attributes = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
-            if _is_https(scope):
-                attributes += "; Secure"
-
-            def set_cookie(message: Message) -> None:
-                MutableHeaders(scope=message).append("set-cookie", attributes)
-
-            send = on_response_start(send, set_cookie)
+            send = _issuing(scope, send, token)
 
         await self.app(scope, receive, send)
+
+
+def _issuing(scope: Scope, send: Send, token: str) -> Send:
+    """``send`` that sets the ``fincert_csrf`` cookie to ``token`` on the response."""
+    attributes = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+    if _is_https(scope):
+        attributes += "; Secure"
+
+    def set_cookie(message: Message) -> None:
+        MutableHeaders(scope=message).append("set-cookie", attributes)
+
+    return on_response_start(send, set_cookie)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -232,6 +232,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "outbox.empty": ("메시지가 없습니다.", "No messages."),
     "notfound.title": ("페이지를 찾을 수 없습니다", "Page not found"),
     "notfound.home": ("처음으로", "Home"),
+    "csrf.title": ("페이지가 만료되었습니다", "This page has expired"),
+    "csrf.back": ("페이지 다시 열기", "Open the page again"),
     "console.title": ("기관 콘솔", "Institution console"),
     "console.login": ("기관 운영자 로그인", "Operator login"),
     "console.username": ("운영자 아이디", "Operator username"),
@@ -452,6 +454,14 @@ _HOLDER_DETAIL_TEXT: tuple[tuple[str, str, tuple[str, str]], ...] = (
         "invalid-input",
         r"only financial certificates are registered",
         ("타기관 인증서 등록은 금융인증서만 할 수 있습니다.", "Only financial certificates can be registered at another institution."),
+    ),
+    (
+        "policy-violation",
+        r"keeps financial certificates in the cloud",
+        (
+            "이 서비스는 금융인증서를 클라우드에 보관합니다. 6자리 비밀번호를 정해 클라우드에 저장해 주세요.",
+            "This service keeps financial certificates in the cloud: choose cloud storage and a 6-digit PIN.",
+        ),
     ),
     (
         "not-found",

@@ -8,6 +8,9 @@ Page routers (the holder's pages, the institution console) answer a domain error
 the handler runs its service call inside ``on_error_show``, which renders the page again with
 the message in place; ``PageAnswer`` carries that response (or a login redirect) out of the handler
 and ``PageRoute`` sends it.
+
+A form post the CSRF check refuses never reaches a handler: ``csrf_refused_page`` is the page the
+security middleware answers a browser with, linking back to the form's page (``form_page``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import re
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.routing import Match
 
 from fincert.errors import FincertError
 from fincert.web.i18n import LANGUAGES, Catalogue, error_text
@@ -81,6 +85,40 @@ def page_of_form(path: str) -> str | None:
         if pattern.match(path):
             return pattern.sub(page, path)
     return None
+
+
+#: A link target that stays on this site: a path of printable ASCII, no backslash (a browser reads
+#: ``/\host`` as ``//host``) and not ``//`` (another host).
+_OWN_PATH = re.compile(r"/(?![/\\])[!-\[\]-~]*")
+
+
+def _is_page(request: Request, target: str) -> bool:
+    """Whether ``target`` (a path, maybe with a query) is one of this site's pages a GET opens."""
+    path = target.split("?", 1)[0]
+    if not _OWN_PATH.fullmatch(target) or path.startswith("/api/"):
+        return False
+    scope = {**request.scope, "method": "GET", "path": unquote(path)}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+
+def form_page(request: Request) -> str:
+    """The page a form posted from, as a path on this site (never another site's URL): the
+    Referer when it names a page of this site, else the page of the form's step, else the start
+    page. (The pages send no Referer themselves: their policy is ``no-referrer``.)"""
+    referer = urlsplit(request.headers.get("referer", ""))
+    candidates = [page_of_form(request.url.path) or request.url.path]
+    if referer.netloc and referer.netloc == request.headers.get("host"):
+        candidates.insert(0, referer.path + ("?" + referer.query if referer.query else ""))
+    start = "/console" if request.url.path.startswith("/console") else "/"
+    return next((target for target in candidates if _is_page(request, target)), start)
+
+
+def csrf_refused_page(request: Request) -> HTMLResponse:
+    """What a browser gets for a form post without this browser's CSRF token (``api.security``):
+    a 403 page in the page's language asking to reload, with a link back to the form's page,
+    where the step is shown again as the session and cookies left it (nothing was changed)."""
+    console = request.url.path.startswith("/console")
+    return render(request, "csrf_refused.html", {"back": form_page(request), "console": console}, status=403)
 
 
 def switch_url(request: Request, lang: str) -> str:

@@ -17,7 +17,15 @@ NO_CHALLENGE = "-"
 
 
 class MemberIn(BaseModel):
-    name: str = Field(max_length=64)
+    name: str = Field(
+        max_length=128,
+        description=(
+            "the real name as on the ID card: 1-30 Hangul or Latin letters, with a single space, hyphen or "
+            "apostrophe between letters, counted after the service composes it (NFC) and collapses runs of "
+            "spaces (a 400 problem naming `name` otherwise). Decomposed (NFD) Hangul is accepted: its jamo "
+            "(홍 is 3) count only towards the 128 characters a request may send"
+        ),
+    )
     rrn: str = Field(max_length=32, description="resident registration number, YYMMDD-GNNNNNN")
     phone: str = Field(max_length=32)
     email: str = Field(max_length=254)

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.exceptions import HTTPException
 
 from fincert.web import console, pages
-from fincert.web.rendering import STATIC, render
+from fincert.web.rendering import STATIC, csrf_refused_page, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,3 +45,9 @@ def page_for_browser(request: Request) -> Response:
     """What a browser gets for a path that is no page (``api.problems`` asks): the "page not
     found" page, in the page's language, with the console's header under ``/console``."""
     return render(request, "not_found.html", {"console": request.url.path.startswith("/console")}, status=404)
+
+
+def page_for_stale_form(request: Request) -> Response:
+    """What a browser gets for a form post without this browser's CSRF token (``api.security``
+    asks): the "reload the page" page, linking back to the form's page."""
+    return csrf_refused_page(request)
