@@ -29,7 +29,7 @@ from fincert.cli._params import JsonOpt, MemberIdArg, MemberIdOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import Interrupted, console, emit
 from fincert.errors import FincertError, InvalidInput
-from fincert.formats.npki import npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
+from fincert.formats.npki import check_npki_folder, npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
 from fincert.formats.passwords import check_file_password
 from fincert.formats.pkcs12 import write_pkcs12
 from fincert.keys.pin import check_pin, check_pin_form
@@ -382,6 +382,7 @@ def cert_renew(
         check_pin_form(pin)
     root: Path | None = None
     if key_dir is not None:
+        check_npki_folder(key_dir)  # named as it is, before its parent is checked as the output
         # The renewed certificate goes next to the current one: <root>/NPKI/<CA>/USER/<subject>.
         # A folder outside that layout (a copy in ~/keys/mine) gets NPKI/... beside it: counting
         # three folders up from it would write into some unrelated folder, or into /.

@@ -21,7 +21,8 @@ from fincert.cli._files import check_output_file, read_input, refuse_overwriting
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
-from fincert.errors import InvalidInput
+from fincert.errors import InvalidInput, VerificationFailed
+from fincert.formats.npki import check_npki_folder
 
 
 def sign(
@@ -60,6 +61,9 @@ def sign(
     if p12 is not None:
         inputs.append((p12, "PKCS#12 file"))
     refuse_overwriting(output, "--out", inputs)
+    if key_dir is not None:
+        # Before the runtime: a mistyped folder is named at once (the reader names its files).
+        check_npki_folder(key_dir)
 
     with open_cli_runtime() as rt:
         refuse_overwriting(output, "--out", [], home=rt.home)
@@ -67,7 +71,12 @@ def sign(
         if key_dir is not None:
             key = signing.npki_key(key_dir, password or "")
         elif p12 is not None:
-            key = signing.pkcs12_key(read_input(p12, "PKCS#12 file"), password or "")
+            data = read_input(p12, "PKCS#12 file")
+            try:
+                key = signing.pkcs12_key(data, password or "")
+            except (InvalidInput, VerificationFailed) as error:
+                # The reader sees only bytes: the path it came from goes in front.
+                raise type(error)(f"{p12}: {error.detail}", field=error.field) from error
         else:
             key = signing.cloud_key(cloud or "", pin or "")
         document = signing.sign(content, key, attached=attached, pss=pss, tsa=tsa)

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algo
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from fincert.errors import InvalidInput, NotFound, VerificationFailed
+from fincert.formats.passwords import encode_file_password
 
 # OIDs of the three signPri.key forms and their parts.
 SEED_PBE_OID = "1.2.410.200004.1.15"  # pbeWithSHA1AndSEED-CBC
@@ -139,8 +141,9 @@ def seed_pbe_key_and_iv(password: bytes, salt: bytes, iterations: int) -> tuple[
 def read_sign_pri_key(data: bytes, password: str) -> NpkiPrivateKey:
     """Decrypt a ``signPri.key`` in any of its three forms.
 
-    Raises ``InvalidInput`` when the bytes are not such a file (or use an unknown scheme) and
-    ``VerificationFailed`` when the password does not open it.
+    Raises ``InvalidInput`` when the bytes are not such a file (or use an unknown scheme) or
+    the password has no byte form (``field="password"``), and ``VerificationFailed`` when the
+    password does not open it.
     """
     envelope = _parse_envelope(data)
     last_error: VerificationFailed | None = None
@@ -156,7 +159,7 @@ def read_sign_pri_key(data: bytes, password: str) -> NpkiPrivateKey:
 def _password_encodings(password: str) -> list[bytes]:
     # Windows banking clients hash the password in CP949; for ASCII passwords (the only kind
     # check_file_password lets us write) both encodings agree.
-    candidates = [password.encode("utf-8")]
+    candidates = [encode_file_password(password)]
     try:
         cp949 = password.encode("cp949")
     except UnicodeEncodeError:
@@ -347,7 +350,7 @@ def write_sign_pri_key(
     HMAC-SHA1 stays the PRF because existing NPKI readers assume it (a SHA-256 PRF breaks
     them). ``salt`` (8 bytes) and ``iv`` (16 bytes) default to fresh random values; pass them
     only to reproduce a vector. The caller decides whether the password is strong enough
-    (see ``fincert.formats.passwords``).
+    (see ``fincert.formats.passwords``); one with no byte form is ``InvalidInput``.
     """
     salt = os.urandom(8) if salt is None else salt
     iv = os.urandom(16) if iv is None else iv
@@ -355,7 +358,7 @@ def write_sign_pri_key(
     if len(iv) != 16:
         raise ValueError("iv must be 16 bytes")
     plain = pkcs8_with_random_num(private_key, random_num)
-    key = PBKDF2HMAC(hashes.SHA1(), 16, salt, iterations).derive(password.encode("utf-8"))
+    key = PBKDF2HMAC(hashes.SHA1(), 16, salt, iterations).derive(encode_file_password(password))
     ciphertext = _seed_cbc_encrypt(key, iv, plain)
     pbkdf2_params = algos.Pbkdf2Params(
         {
@@ -400,7 +403,7 @@ def write_sign_pri_key_legacy(
     """
     salt = os.urandom(8) if salt is None else salt
     _check_salt_iterations(salt, iterations)
-    password_bytes = password.encode("utf-8")
+    password_bytes = encode_file_password(password)
     if scheme == "seed-pbe":
         oid = SEED_PBE_OID
         key, iv = seed_pbe_key_and_iv(password_bytes, salt, iterations)
@@ -480,30 +483,66 @@ def write_npki_folder(
     return cert_dir
 
 
+def check_npki_folder(cert_dir: Path) -> None:
+    """Raise unless ``cert_dir`` is an existing folder: ``NotFound`` when nothing is there,
+    ``InvalidInput`` for a file or a path that cannot be looked at. The detail names the path."""
+    try:
+        mode = Path(cert_dir).stat().st_mode
+    except (FileNotFoundError, NotADirectoryError) as error:
+        raise NotFound(f"{cert_dir}: no NPKI certificate folder found (it does not exist)") from error
+    except OSError as error:
+        raise InvalidInput(f"{cert_dir}: cannot open the folder ({error.strerror or error})") from error
+    if not stat.S_ISDIR(mode):
+        raise InvalidInput(
+            f"{cert_dir} is a file, not a folder: an NPKI certificate folder holds "
+            f"{SIGN_CERT_FILENAME} and {SIGN_PRI_KEY_FILENAME}"
+        )
+
+
+def _read_folder_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as error:
+        raise NotFound(
+            f"{path} is missing: an NPKI certificate folder holds "
+            f"{SIGN_CERT_FILENAME} and {SIGN_PRI_KEY_FILENAME}"
+        ) from error
+    except IsADirectoryError as error:
+        raise InvalidInput(f"{path} is a folder, not a file") from error
+    except OSError as error:
+        # Unreadable (permissions, I/O): a user problem with their files, not an internal error.
+        raise InvalidInput(f"{path}: cannot read the file ({error.strerror or error})") from error
+
+
 def read_npki_folder(
     cert_dir: Path, password: str
 ) -> tuple[x509.Certificate, NpkiPrivateKey]:
-    """Load and decrypt one certificate folder, checking the key belongs to the certificate."""
+    """Load and decrypt one certificate folder, checking the key belongs to the certificate.
+
+    Every error names the folder or the file it is about (never the password): ``NotFound``
+    for a missing folder or file; ``InvalidInput`` for an unreadable file, bytes that are not a
+    certificate or key file, a password with no byte form, or a key of another certificate;
+    ``VerificationFailed`` for a wrong password.
+    """
     cert_dir = Path(cert_dir)
-    try:
-        cert_bytes = (cert_dir / SIGN_CERT_FILENAME).read_bytes()
-        key_bytes = (cert_dir / SIGN_PRI_KEY_FILENAME).read_bytes()
-    except FileNotFoundError as error:
-        raise NotFound("the certificate folder lacks signCert.der or signPri.key") from error
-    except NotADirectoryError as error:
-        raise InvalidInput(f"the certificate folder {cert_dir} is a file, not a folder") from error
-    except IsADirectoryError as error:
-        raise InvalidInput("signCert.der or signPri.key in the certificate folder is a folder, not a file") from error
-    except OSError as error:
-        # Unreadable (permissions, I/O): a user problem with their files, not an internal error.
-        raise InvalidInput(f"cannot read the certificate folder {cert_dir}: {error.strerror or error}") from error
+    check_npki_folder(cert_dir)
+    cert_path = cert_dir / SIGN_CERT_FILENAME
+    key_path = cert_dir / SIGN_PRI_KEY_FILENAME
+    cert_bytes = _read_folder_file(cert_path)
+    key_bytes = _read_folder_file(key_path)
     try:
         certificate = x509.load_der_x509_certificate(cert_bytes)
     except ValueError as error:
-        raise InvalidInput("signCert.der is not a DER certificate") from error
-    private = read_sign_pri_key(key_bytes, password)
+        raise InvalidInput(f"{cert_path} is not a DER certificate") from error
+    try:
+        private = read_sign_pri_key(key_bytes, password)
+    except (InvalidInput, VerificationFailed) as error:
+        raise type(error)(f"{key_path}: {error.detail}", field=error.field) from error
     if not _same_public_key(certificate, private.private_key):
-        raise InvalidInput("signPri.key does not belong to signCert.der")
+        raise InvalidInput(
+            f"{cert_dir}: {SIGN_PRI_KEY_FILENAME} does not belong to {SIGN_CERT_FILENAME} "
+            "(they are not one key pair)"
+        )
     return certificate, private
 
 

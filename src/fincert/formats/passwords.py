@@ -1,4 +1,5 @@
-"""The password rule for key files a holder keeps (signPri.key, PKCS#12 exports).
+"""The password rule for key files a holder keeps (signPri.key, PKCS#12 exports), and how such
+a password becomes the bytes the key derivation takes.
 
 공동인증서 passwords must be at least 10 characters and mix letters, digits and symbols.
 """
@@ -39,3 +40,22 @@ def check_file_password(password: str) -> None:
         raise InvalidInput(
             "the password must mix letters, digits and symbols", field="password"
         )
+
+
+def encode_file_password(password: str) -> bytes:
+    """The UTF-8 bytes of a key file password, for reading and writing alike.
+
+    A ``str`` need not be text: Python keeps bytes that were not UTF-8 (a terminal in another
+    encoding, a JSON ``\\udcff`` escape) as lone surrogates, which have no UTF-8 form. Such a
+    password is ``InvalidInput(field="password")``, never a ``UnicodeEncodeError`` (whose
+    ``object`` would carry the password into a traceback or log).
+    """
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        pass  # raised below, outside the handler, so that the error is not even its context
+    raise InvalidInput(
+        "the password contains characters that are not valid text "
+        "(check the keyboard or terminal's character encoding)",
+        field="password",
+    )

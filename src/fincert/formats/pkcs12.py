@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
 
 from fincert.errors import InvalidInput, VerificationFailed
+from fincert.formats.passwords import encode_file_password
 
 #: PBKDF2 iterations for exported files (OpenSSL 3's default for PKCS#12 is 2048; NIST-style
 #: guidance asks for far more, and a file is opened rarely).
@@ -29,15 +30,19 @@ def write_pkcs12(
     *,
     kdf_rounds: int = PKCS12_KDF_ROUNDS,
 ) -> bytes:
-    """A PKCS#12 file holding the key, its certificate and the CA chain."""
+    """A PKCS#12 file holding the key, its certificate and the CA chain.
+
+    A password with no byte form (a lone surrogate) is ``InvalidInput(field="password")``.
+    """
     if not password:
         raise ValueError("a PKCS#12 export needs a password")
+    password_bytes = encode_file_password(password)
     encryption = (
         PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(kdf_rounds)
         .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
         .hmac_hash(hashes.SHA256())
-        .build(password.encode("utf-8"))
+        .build(password_bytes)
     )
     return pkcs12.serialize_key_and_certificates(
         friendly_name.encode("utf-8"), private_key, certificate, chain or None, encryption
@@ -50,7 +55,9 @@ def read_pkcs12(
     """Open a PKCS#12 file: (key, its certificate, the other certificates).
 
     ``VerificationFailed`` for a wrong password, ``InvalidInput`` for anything that is not a
-    PKCS#12 file holding one key and its certificate.
+    PKCS#12 file holding one key and its certificate, or for a password with no byte form
+    (``field="password"``). The details do not name the file (only bytes are given): a caller
+    that read them from a path puts it in front.
     """
     # cryptography reports a bad password and bad data with the same ValueError; telling them
     # apart needs the outer structure, which needs no password.
@@ -58,9 +65,10 @@ def read_pkcs12(
         asn1_pkcs12.Pfx.load(bytes(data), strict=True)["auth_safe"]["content_type"].native
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as error:
         raise InvalidInput("the file is not a PKCS#12 file") from error
+    password_bytes = encode_file_password(password)
     try:
         private_key, certificate, chain = pkcs12.load_key_and_certificates(
-            bytes(data), password.encode("utf-8")
+            bytes(data), password_bytes
         )
     except ValueError as error:
         raise VerificationFailed("wrong password for the PKCS#12 file") from error
