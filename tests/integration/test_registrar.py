@@ -150,6 +150,21 @@ def test_sms_code_goes_to_outbox_and_verifies(runtime, registrar):
     assert registrar.complete_verification(member.id, "sms", challenge.challenge_id, code, actor="m")["method"] == "sms"
 
 
+def test_a_code_sent_earlier_is_answered_without_its_challenge_id(runtime, registrar):
+    """The counter's CLI path (``cert reissue --sms-code``): the pending code is found by reading
+    the credential, which on PostgreSQL happens in a READ ONLY transaction (FOR UPDATE there
+    was an internal error on every call)."""
+    member = register(registrar)
+    with pytest.raises(NotFound, match="no sms code was sent"):
+        registrar.complete_pending(member.id, "sms", "123456", actor="counter")
+    registrar.start_verification(member.id, "sms", actor="counter")
+    code = re.search(r"\[(\d{6})\]", registrar.outbox(member_id=member.id)[0]["text"]).group(1)
+    with pytest.raises(VerificationFailed):
+        registrar.complete_pending(member.id, "sms", "000000" if code != "000000" else "111111", actor="counter")
+    evidence = registrar.complete_pending(member.id, "sms", code, actor="counter")
+    assert evidence["method"] == "sms"
+
+
 def test_operator_scope(registrar):
     member = register(registrar)
     _, token = registrar.add_operator("NURI", "nuri-op")

@@ -189,12 +189,10 @@ class Registrar:
         credential.version += 1
         credential.updated_at = self._clock.now()
 
-    def _credential(self, session: Session, member_id: int, method: str) -> MemberCredential:
-        row = session.execute(
-            select(MemberCredential)
-            .where(MemberCredential.member_id == member_id, MemberCredential.method == method)
-            .with_for_update()
-        ).scalar_one_or_none()
+    def _credential(self, session: Session, member_id: int, method: str, *, lock: bool = True) -> MemberCredential:
+        query = select(MemberCredential).where(MemberCredential.member_id == member_id, MemberCredential.method == method)
+        # A reader's transaction is READ ONLY on PostgreSQL, which refuses FOR UPDATE in it.
+        row = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
         if row is None:
             raise NotFound(f"member {member_id} has no {method} enrolled")
         return row
@@ -410,7 +408,7 @@ class Registrar:
         """Answer the challenge already pending for a method (a code sent earlier)."""
         with self._db.reader() as session:
             member = self._member(session, member_id)
-            state = self._load_state(member, self._credential(session, member.id, method))
+            state = self._load_state(member, self._credential(session, member.id, method, lock=False))
         pending = getattr(state, "pending", None)
         if pending is None:
             raise NotFound(f"no {method} code was sent to this member: send one first")
