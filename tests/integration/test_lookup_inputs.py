@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from fincert.errors import FincertError, InvalidInput, NotFound, Unauthorized, VerificationFailed
+from fincert.errors import FincertError, InvalidInput, Locked, NotFound, Unauthorized, VerificationFailed
 from fincert.storage.models import AuditRecord, Institution
 
 RRN = "900101-1234567"
@@ -114,3 +114,22 @@ def test_the_domain_errors_above_are_typed(runtime):
             call()
     with pytest.raises(Unauthorized):
         runtime.registrar.login("HANBIT", "holder\x00", "x", address="127.0.0.1")
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1\x00", "x" * 500, "testclient", "::ffff:10.0.0.1"])
+def test_a_login_from_any_client_address_is_throttled_not_a_database_error(runtime, address):
+    """The address comes from the connection or a proxy's header: whatever it holds, the wrong
+    password is counted against it (and the account), never sent raw to the key column."""
+    runtime.institutions.ensure_samples()
+    runtime.registrar.register_member(
+        "HANBIT", name="홍길동", rrn=RRN, phone="010-1234-5678", email="h@example.com", actor="t",
+        login_id="hong90", password="s3cret-pass", online=True,
+    )
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            runtime.registrar.login("HANBIT", "hong90", "wrong-pass1", address=address)
+    with pytest.raises(Locked):
+        runtime.registrar.login("HANBIT", "hong90", "s3cret-pass", address=address)
+    with runtime.db.reader() as session:
+        actors = session.scalars(select(AuditRecord.actor).where(AuditRecord.action == "member.login-failed")).all()
+    assert len(actors) == 5 and all(len(a) <= 64 and "\x00" not in a for a in actors)
