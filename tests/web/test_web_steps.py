@@ -29,18 +29,18 @@ def switch_link(html: str) -> str:
     return re.search(r'<a href="([^"]+)" lang="(?:en|ko)" hreflang=', html).group(1).replace("&amp;", "&")
 
 
-def verified(client: TestClient, runtime, token: str) -> None:
-    """Signed up, applied for a financial certificate, identity verified with an OTP."""
+def verified(client: TestClient, runtime, token: str, product: str = "financial") -> None:
+    """Signed up, applied for a certificate (financial unless asked), identity verified with an OTP."""
     assert client.post("/issue/institutions/HANBIT/signup", data={**HOLDER, "csrf_token": token}, follow_redirects=False).status_code == 303
-    assert client.post("/issue/apply", data={"csrf_token": token, "product": "financial"}, follow_redirects=False).status_code == 303
+    assert client.post("/issue/apply", data={"csrf_token": token, "product": product}, follow_redirects=False).status_code == 303
     member_id = runtime.registrar.list_members(runtime.institutions.get("HANBIT").id)[0].id
     secret = runtime.registrar.enroll(member_id, "otp", actor="test")["secret"]
     answer = client.post("/issue/verify/otp", data={"csrf_token": token, "response": pyotp.TOTP(secret).at(runtime.clock.now())}, follow_redirects=False)
     assert answer.status_code == 303
 
 
-def store_page(client: TestClient, runtime, token: str) -> tuple[str, str, str]:
-    verified(client, runtime, token)
+def store_page(client: TestClient, runtime, token: str, product: str = "financial") -> tuple[str, str, str]:
+    verified(client, runtime, token, product)
     page = client.post("/issue/verify-complete", data={"csrf_token": token})
     reference = re.search(r'id="reference-number">(\d+)<', page.text).group(1)
     code = re.search(r'id="authorization-code">([^<]+)<', page.text).group(1)

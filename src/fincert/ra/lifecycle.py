@@ -241,6 +241,11 @@ class CertificateLifecycle:
 
     # -- queries -----------------------------------------------------------------------------
 
+    def storage_choices(self, product: str) -> tuple[str, ...]:
+        """Where a holder may keep a ``product`` certificate's key (step 5): the cloud, and a
+        key file unless the service keeps financial keys in the cloud only."""
+        return ("cloud",) if product == "financial" and self._financial_in_cloud_only else ("cloud", "file")
+
     def _status_of(self, row: Certificate, now: dt.datetime) -> str:
         if row.revoked_at is not None:
             return "revoked"
@@ -608,7 +613,7 @@ class CertificateLifecycle:
         if (csr_pem is None) == (pin is None):
             raise InvalidInput("collect with either a CSR (file storage) or a PIN (cloud storage)", field="storage")
         storage = "cloud" if pin is not None else "file"
-        if storage == "file" and applicant.product == "financial" and self._financial_in_cloud_only:
+        if storage not in self.storage_choices(applicant.product):
             # Refused before anything is made: the application stays verified for a retry.
             raise PolicyViolation(
                 "this service keeps financial certificates in the cloud: collect it with a 6-digit PIN", field="storage"

@@ -475,7 +475,7 @@ def verify_complete(flow: str, request: Request) -> Response:
     context = {"collection": collection, "application": application, "flow": flow, "switch_form": _switch_form(flow, collection), **_member_context(runtime, member)}
     if flow == "reissue":
         return render(request, "process.html", {"steps": REISSUE_STEPS, "step": 2, **context})
-    return render(request, "store.html", {"steps": ISSUE_STEPS, "step": 4, **context})
+    return _store_page(request, {"steps": ISSUE_STEPS, "step": 4, **context})
 
 
 # -- step 5: download and store ------------------------------------------------------------------
@@ -494,7 +494,10 @@ def _switch_form(flow: str, collection: Any) -> dict[str, Any]:
 
 
 def _store_page(request: Request, context: dict[str, Any], *, status: int = 200, **extra: Any) -> Response:
-    return render(request, "store.html", {**context, **extra}, status=status)
+    # The key-file choice only where the service allows it for this application's product.
+    application = context.get("application")
+    choices = _runtime(request).lifecycle.storage_choices(application.product) if application is not None else ("cloud", "file")
+    return render(request, "store.html", {**context, "storage_choices": choices, **extra}, status=status)
 
 
 @router.post("/{flow}/store")
