@@ -134,3 +134,10 @@ def test_renewing_a_key_folder_outside_the_npki_layout_writes_beside_it(cli, hom
     certificate, _ = read_npki_folder(folder, PASSWORD)
     assert format(certificate.serial_number, "x") == renewed["serial"]
     assert not (tmp_path / "NPKI").exists()  # three folders up from the copy
+
+
+def test_a_reissue_with_a_bad_reason_says_so_before_asking_for_the_code(cli, tmp_path):
+    result = cli(["cert", "reissue", "1", "--reason", "bogus", "--otp", "123456", "--storage", "cloud", "--pin", "482916"], tmp_path / "h")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "reissue reason must be one of lost, forgotten, locked, expired" in lines[0]

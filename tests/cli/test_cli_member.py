@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 def test_register_enroll_show(cli, tmp_path):
@@ -39,3 +40,28 @@ def test_mistakes_are_one_line(cli, tmp_path):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("fincert: error:"), (args, result.stderr)
         assert "901301" not in result.stderr and "1234567" not in result.stderr
+
+
+def test_the_code_sent_for_a_reissue_can_be_read_from_the_outbox(cli, tmp_path):
+    """Without a message gateway (the development default) `member send-code` keeps the message
+    in the outbox; `member outbox` is how a CLI user reads the code `cert reissue --sms-code` needs."""
+    home = tmp_path / "home"
+    assert cli(["init", "--demo"], home).returncode == 0
+    reg = cli(["member", "register", "--institution", "HANBIT", "--name", "홍길동", "--rrn", "900101-1234567",
+               "--phone", "010-1234-5678", "--email", "hong@example.com", "--json"], home)
+    member_id = str(json.loads(reg.stdout)["member_id"])
+    empty = cli(["member", "outbox", member_id, "--json"], home)
+    assert empty.returncode == 0 and json.loads(empty.stdout) == {"member_id": int(member_id), "messages": []}
+
+    sent = cli(["member", "send-code", member_id], home)
+    assert sent.returncode == 0 and f"fincert member outbox {member_id}" in sent.stdout
+    messages = json.loads(cli(["member", "outbox", member_id, "--json"], home).stdout)["messages"]
+    assert len(messages) == 1 and messages[0]["channel"] == "sms"
+    assert re.search(r"\[(\d{6})\]", messages[0]["text"])
+
+    unknown = cli(["member", "outbox", "999"], home)
+    assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1
+    gateway = cli(["member", "outbox", member_id], home, env={
+        "FINCERT_MESSAGE_SENDER": "webhook", "FINCERT_MESSAGE_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+    })
+    assert gateway.returncode != 0 and "gateway" in gateway.stderr and "Traceback" not in gateway.stderr

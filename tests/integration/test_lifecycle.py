@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from fincert.errors import Conflict, InvalidInput, PolicyViolation, VerificationFailed
+from fincert.errors import Conflict, InvalidInput, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats.vid import vid_matches
 from fincert.ra.verifiers.base import make_evidence
 from fincert.storage.models import AuditRecord
@@ -293,3 +293,21 @@ def test_a_service_that_keeps_financial_keys_in_the_cloud_refuses_a_key_file(set
         assert joint.storage == "file" and joint.issued.product == "joint"
     finally:
         runtime.close()
+
+
+def test_messages_point_to_what_the_caller_can_do(world, holder_keys):
+    runtime, members = world
+    lc = runtime.lifecycle
+    # An operator's or script's revocation of a serial that names nothing: not "of yours".
+    with pytest.raises(NotFound, match="no issued certificate with serial deadbeef"):
+        lc.revoke("deadbeef", "keyCompromise", actor="cli")
+    with pytest.raises(NotFound, match="no certificate deadbeef of yours"):
+        lc.revoke("deadbeef", "keyCompromise", actor="m", member_id=members["HANBIT"])
+    # An expired certificate cannot be renewed: the error says to reissue it.
+    cert = issue(runtime, members["HANBIT"], key=holder_keys[0], product="joint")
+    runtime.clock.set(cert.issued.not_after + dt.timedelta(days=1))
+    with pytest.raises(Conflict, match="has expired, so reissue it") as refused:
+        lc.open_application(members["HANBIT"], "renew", product="joint", target_serial=cert.issued.serial, actor="m")
+    from fincert.web.i18n import error_text
+
+    assert error_text(refused.value, "ko") == "만료된 인증서는 갱신할 수 없습니다. 재발급해 주세요."

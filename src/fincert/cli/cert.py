@@ -33,7 +33,7 @@ from fincert.formats.npki import check_npki_folder, npki_cert_dir, read_npki_fol
 from fincert.formats.passwords import check_file_password
 from fincert.formats.pkcs12 import write_pkcs12
 from fincert.keys.pin import check_pin, check_pin_form
-from fincert.ra.lifecycle import Collection, IssuedToHolder
+from fincert.ra.lifecycle import REISSUE_REASONS, Collection, IssuedToHolder
 
 if TYPE_CHECKING:
     from fincert.runtime import Runtime
@@ -343,6 +343,8 @@ def cert_reissue(
     as_json: JsonOpt = False,
 ) -> None:
     """Reissue (재발급): identity plus the code sent to the registered phone or e-mail; the old certificate is revoked."""
+    if reason not in REISSUE_REASONS:  # the option's own mistake first, before what else is missing
+        raise InvalidInput(f"reissue reason must be one of {', '.join(REISSUE_REASONS)}", field="reason")
     _check_storage(storage, out, password, fmt, pin)
     if sms_code is None and email_code is None:
         raise InvalidInput("reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first and pass --sms-code", field="sms-code")
@@ -457,7 +459,11 @@ def cert_register(
     security_card: CardOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a financial certificate for use at another institution (타기관 인증서 등록)."""
+    """Register a financial certificate for use at another institution (타기관 인증서 등록).
+
+    The identity is proven at that institution: --otp or --security-card is the holder's OTP or
+    security card enrolled as its member, not the one of the institution that issued the certificate.
+    """
     cells = _check_auth(otp, security_card)
     with _runtime_with_va() as rt:
         view = rt.lifecycle.show(serial)

@@ -81,7 +81,32 @@ def member_send_code(
     with open_cli_runtime() as rt:
         challenge = rt.registrar.start_verification(member_id, channel, actor="cli")
         data = {"channel": channel, "sent_to": challenge.prompt.get("destination"), "expires_at": challenge.expires_at.isoformat() if challenge.expires_at else None}
-        emit(data, as_json, lambda: console.print(f"Code sent by {channel} to {data['sent_to']}"))
+        outbox = rt.settings.message_sender == "outbox"
+        hint = f"\n(no gateway is configured: `fincert member outbox {member_id}` shows the message)" if outbox else ""
+        emit(data, as_json, lambda: console.print(f"Code sent by {channel} to {data['sent_to']}{hint}"))
+
+
+@member_app.command("outbox")
+def member_outbox(
+    member_id: MemberIdArg,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many of the newest messages to show.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """The SMS and e-mail messages kept for a member when no gateway is configured
+    (FINCERT_MESSAGE_SENDER=outbox, the default for development): the one-time codes of
+    `member send-code` and expiry notices, newest first."""
+    with open_cli_runtime() as rt:
+        if rt.settings.message_sender != "outbox":
+            raise InvalidInput(
+                "messages go to the configured gateway (FINCERT_MESSAGE_SENDER=webhook): the outbox keeps none", field="outbox"
+            )
+        rt.registrar.show_member(member_id)  # an unknown member is an error, not an empty list
+        messages = rt.registrar.outbox(member_id=member_id, limit=limit)
+        emit(
+            {"member_id": member_id, "messages": messages},
+            as_json,
+            lambda: console.print("\n".join(f"{m['at']} {m['channel']} to {m['to']}: {m['text']}" for m in messages) or "No messages."),
+        )
 
 
 @operator_app.command("add")

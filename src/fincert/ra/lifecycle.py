@@ -451,7 +451,10 @@ class CertificateLifecycle:
                 raise NotFound(f"this person has no {product} certificate to reissue")
         else:
             raise InvalidInput(f"a {kind} application names the certificate (serial)", field="serial")
-        if kind in ("renew", "register") and self._status_of(target, now) != "active":
+        status = self._status_of(target, now) if kind in ("renew", "register") else "active"
+        if kind == "renew" and status == "expired":
+            raise Conflict(f"certificate {target.serial} is not active: it has expired, so reissue it (재발급, reason expired)")
+        if status != "active":
             raise Conflict(f"certificate {target.serial} is not active")
         if kind == "renew":
             left = _aware(target.not_after) - now
@@ -801,7 +804,10 @@ class CertificateLifecycle:
             if row is None or (member_id is not None and row.member_id != member_id) or (
                 institution_id is not None and row.institution_id != institution_id
             ):
-                raise NotFound(f"no certificate {serial} of yours")
+                raise NotFound(
+                    f"no certificate {serial} of yours" if member_id is not None or institution_id is not None
+                    else f"no issued certificate with serial {serial}"
+                )
             if member_id is not None and reason not in HOLDER_REVOCATION_REASONS:
                 raise InvalidInput(f"a holder revokes with one of: {', '.join(HOLDER_REVOCATION_REASONS)}", field="reason")
             self._ca.revoke(serial, reason, actor=actor, session=session)

@@ -412,7 +412,7 @@ class Registrar:
             state = self._load_state(member, self._credential(session, member.id, method, lock=False))
         pending = getattr(state, "pending", None)
         if pending is None:
-            raise NotFound(f"no {method} code was sent to this member: send one first")
+            raise NotFound(f"no {method} code was sent to this member, or it was used or has expired: send one first")
         return self.complete_verification(member_id, method, pending.challenge_id, response, actor=actor)
 
     def member_of_person_at(self, person_index: str, institution_code: str) -> int:

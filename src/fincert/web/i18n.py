@@ -377,6 +377,7 @@ _DETAIL_TEXT: tuple[tuple[str, str, str], ...] = (
     ("conflict", r"no application is open", "진행 중인 신청이 없습니다. 먼저 인증서를 신청해 주세요."),
     ("conflict", r"already verified", "이미 본인 확인을 마친 신청입니다."),
     ("conflict", r"already usable at this institution", "이 인증서는 이미 이 금융기관에서 쓸 수 있습니다."),
+    ("conflict", r"certificate \S+ is not active: it has expired", "만료된 인증서는 갱신할 수 없습니다. 재발급해 주세요."),
     ("conflict", r"certificate \S+ is not active", "유효한 인증서가 아닙니다. 폐지되었거나 만료된 인증서입니다."),
     ("conflict", r"is revoked|is expired", "폐지되었거나 만료된 인증서입니다. 재발급해 주세요."),
     ("not-found", r"no \S+ certificate to reissue", "재발급할 인증서가 없습니다. 인증서 종류를 확인하거나 먼저 인증서를 발급받아 주세요."),
