@@ -206,8 +206,14 @@ def test_expiry_notices_once_per_threshold(world, holder_keys):
     assert runtime.lifecycle.notify_expiring() == []
     runtime.clock.set(cert.issued.not_after - dt.timedelta(days=6))
     assert [n["threshold_days"] for n in runtime.lifecycle.notify_expiring()] == [7]
-    texts = [m["text"] for m in runtime.registrar.outbox(member_id=members["HANBIT"])]
-    assert sum("만료" in t for t in texts) == 2
+    notices = [m for m in runtime.registrar.outbox(member_id=members["HANBIT"]) if "만료" in m["text"]]
+    # Each notice goes to the registered phone and e-mail (member register --email promises it).
+    assert sorted((m["channel"], m["to"]) for m in notices) == [("email", "h@example.com")] * 2 + [("sms", "010-1234-5678")] * 2
+    assert any("6일 뒤 만료됩니다" in m["text"] for m in notices)
+    runtime.clock.set(cert.issued.not_after - dt.timedelta(hours=11))
+    assert [n["threshold_days"] for n in runtime.lifecycle.notify_expiring()] == [1]
+    last = runtime.registrar.outbox(member_id=members["HANBIT"], limit=1)[0]["text"]
+    assert "24시간 안에 만료됩니다" in last and "0일" not in last
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -837,7 +837,8 @@ class CertificateLifecycle:
                 with self._db.transaction() as session:
                     session.add(ExpiryNotice(serial=serial, threshold_days=threshold, sent_at=now))
                     session.flush()
-                    text = f"[fincert] 인증서({serial[:8]}…)가 {max(left.days, 0)}일 뒤 만료됩니다. 만료 전에 갱신해 주세요."
+                    when = f"{left.days}일 뒤" if left.days >= 1 else "24시간 안에"
+                    text = f"[fincert] 인증서({serial[:8]}…)가 {when} 만료됩니다. 만료 전에 갱신해 주세요."
                     self._registrar.send_notice(session, member_id, text)
                     audit.append(
                         session, action="certificate.expiry-notice", actor="system", subject_type="certificate", subject_id=serial,

@@ -398,12 +398,15 @@ class Registrar:
         return self._pii.decrypt(blob, self.member_data_key(member_id), f"fincert/member-data/{purpose}".encode())
 
     def send_notice(self, session: Session, member_id: int, text: str) -> None:
-        """Send a notice by SMS to the member's registered phone (outbox or gateway)."""
+        """Send a notice to the member's registered phone and e-mail (outbox or gateway)."""
         member = self._member(session, member_id)
-        if self._sender is not None:
-            self._sender.send("sms", member.phone, text)
-        else:
-            session.add(OutboxMessage(member_id=member.id, channel="sms", destination=member.phone, text=text, created_at=self._clock.now()))
+        for channel, destination in (("sms", member.phone), ("email", member.email)):
+            if not destination:
+                continue
+            if self._sender is not None:
+                self._sender.send(channel, destination, text)
+            else:
+                session.add(OutboxMessage(member_id=member.id, channel=channel, destination=destination, text=text, created_at=self._clock.now()))
 
     def complete_pending(self, member_id: int, method: str, response: str, *, actor: str) -> Evidence:
         """Answer the challenge already pending for a method (a code sent earlier)."""
