@@ -106,6 +106,11 @@ def test_one_financial_certificate_per_person_across_institutions(world, holder_
     assert [c.serial for c in runtime.lifecycle.certificates_of(members["NURI"])] == [first.issued.serial]
     # A joint certificate is another product: allowed.
     assert issue(runtime, members["NURI"], key=holder_keys[1], product="joint").issued.product == "joint"
+    # The registration follows the certificate that replaces the registered one.
+    reissued = issue(runtime, members["HANBIT"], "reissue", key=holder_keys[2], reason="forgotten", target_serial=first.issued.serial)
+    assert reissued.replaced == first.issued.serial
+    assert runtime.lifecycle.show(reissued.issued.serial).registered_at == ["NURI"]
+    assert reissued.issued.serial in [c.serial for c in runtime.lifecycle.certificates_of(members["NURI"])]
 
 
 def test_one_open_application_and_policy(world):
@@ -245,6 +250,9 @@ def test_two_reissues_at_once_end_with_one_new_certificate(world):
     assert len(results) == 1 and len(errors) == 1, (results, errors)
     active = [c for m in members.values() for c in runtime.lifecycle.certificates_of(m) if c.status == "active" and c.product == "financial"]
     assert {c.serial for c in active} == {results[0].issued.serial}
+    # The replacement is registered where the old one was, except at its own issuer.
+    issuer = runtime.lifecycle.show(results[0].issued.serial)
+    assert issuer.registered_at == ([] if issuer.institution == "NURI" else ["NURI"])
 
 
 def test_cloud_signing_renews_automatically_in_the_last_month(world):

@@ -722,6 +722,18 @@ class CertificateLifecycle:
                     old_holder.active_financial_person = None
                     if old_holder.cloud_key_id and old_holder.cloud_key_id != key_id:
                         self._vault.destroy(old_holder.cloud_key_id, session=session, actor=actor, reason="replaced")
+                # The holder's registrations at other institutions (타기관 인증서 등록) follow the
+                # certificate that replaces the registered one: they are the person's, not the key's
+                # (except at the institution issuing the replacement, which holds it anyway).
+                for registration in session.execute(
+                    select(CertificateRegistration).where(
+                        CertificateRegistration.serial == target_serial, CertificateRegistration.institution_id != institution_id
+                    )
+                ).scalars().all():
+                    session.add(CertificateRegistration(
+                        serial=issued.serial, institution_id=registration.institution_id,
+                        member_id=registration.member_id, created_at=now,
+                    ))
                 session.flush()
                 replaced[0] = target_serial
             holder = {
