@@ -199,8 +199,11 @@ def test_wrong_password_is_refused(runtime, tmp_path, holder_key, random_num):
     folder = npki_folder(tmp_path, runtime, holder_key, random_num)
     with pytest.raises(VerificationFailed):
         runtime.signatures.signing.npki_key(folder, "not the password")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="nowhere"):  # the error names the folder
         runtime.signatures.signing.npki_key(tmp_path / "nowhere", PASSWORD)
+    (tmp_path / "a-file").write_bytes(b"x")
+    with pytest.raises(InvalidInput, match="a-file is a file, not a folder"):
+        runtime.signatures.signing.npki_key(tmp_path / "a-file", PASSWORD)
 
 
 def test_tampered_content_and_foreign_chain_are_invalid(runtime, tmp_path, holder_key, random_num):

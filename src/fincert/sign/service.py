@@ -60,7 +60,7 @@ from fincert.errors import (
     PolicyViolation,
     VerificationFailed,
 )
-from fincert.formats.npki import read_npki_folder
+from fincert.formats.npki import check_npki_folder, read_npki_folder
 from fincert.formats.pkcs12 import read_pkcs12
 from fincert.formats.vid import vid_matches
 from fincert.keys.backend import KeyType
@@ -508,8 +508,7 @@ class SigningService:
 
     def npki_key(self, cert_dir: Path, password: str) -> SigningKey:
         """The key in an NPKI certificate folder (``signCert.der`` + ``signPri.key``, any form)."""
-        if not Path(cert_dir).is_dir():
-            raise NotFound("the NPKI certificate folder does not exist")
+        check_npki_folder(Path(cert_dir))  # the error names the path
         certificate, private = read_npki_folder(Path(cert_dir), password)
         key = private.private_key
         if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
