@@ -64,8 +64,10 @@ def runtime(settings: Settings, clock: FakeClock) -> Iterator[Runtime]:
         rt.close()
 
 
-def run_cli(args: list[str], home: Path, *, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``fincert`` as a user would, in a separate process."""
+def run_cli(
+    args: list[str], home: Path, *, env: dict[str, str] | None = None, input: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``fincert`` as a user would, in a separate process (in ``cwd`` if given)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FINCERT_")}
     full_env.update({"FINCERT_HOME": str(home), "FINCERT_LOG_LEVEL": "WARNING"})
     full_env.update(env or {})
@@ -75,6 +77,7 @@ def run_cli(args: list[str], home: Path, *, env: dict[str, str] | None = None, i
         text=True,
         env=full_env,
         input=input,
+        cwd=cwd,
         timeout=120,
     )
 

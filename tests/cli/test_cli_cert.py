@@ -41,6 +41,19 @@ def sms_code(home) -> str:
     return re.search(r"\[(\d{6})\]", text).group(1)
 
 
+def test_files_are_answered_as_absolute_paths_for_a_relative_out(cli, home, tmp_path):
+    # Scripts use the paths from another folder than the one the command ran in.
+    issued = run_json(cli, ["cert", "issue", "1", "--security-card", str(tmp_path / "card1.json"), "--storage", "file",
+                            "--out", "usb", "--password", PASSWORD, "--format", "pkcs12"], home, cwd=tmp_path)
+    (path,) = issued["files"]
+    assert path == str(tmp_path / "usb" / f"fincert-{issued['serial']}.p12")
+    assert cli(["member", "send-code", "1", "--channel", "sms"], home).returncode == 0
+    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", str(tmp_path / "card1.json"), "--sms-code", sms_code(home),
+                              "--storage", "file", "--out", "usb", "--password", PASSWORD], home, cwd=tmp_path)
+    assert all(f.startswith(str(tmp_path / "usb" / "NPKI") + "/") for f in reissued["files"]), reissued["files"]
+    assert all((tmp_path / "usb").joinpath(f).is_file() for f in reissued["files"])
+
+
 def test_issue_npki_then_reissue_to_cloud_then_register(cli, home, tmp_path):
     card = str(tmp_path / "card1.json")
     issued = run_json(cli, ["cert", "issue", "1", "--security-card", card, "--storage", "file", "--out", str(tmp_path / "usb"), "--password", PASSWORD], home)

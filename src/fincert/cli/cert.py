@@ -197,7 +197,9 @@ def _write_private_file(path: Path, data: bytes) -> None:
 
 def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num: bytes, out: Path, password: str, fmt: str) -> list[str]:
     """Write the key files; if that fails (``OSError``) or is interrupted (``KeyboardInterrupt``),
-    remove what this call created and let the exception through."""
+    remove what this call created and let the exception through. The paths are answered
+    absolute, whichever way ``out`` was given (issue, reissue and renew alike)."""
+    out = out.resolve()
     certificate = result.issued.certificate
     if fmt == "npki":
         target = out / npki_cert_dir(rt.settings.ca_name, certificate.subject)
