@@ -42,3 +42,34 @@ def test_signing_without_a_file_asks_for_the_file_in_korean(served, page):
     error = box.locator("[data-file-error]")
     expect(error).to_have_text("인증서 파일을 선택해 주세요.")
     assert not ENGLISH_WORD.search(error.inner_text())
+
+
+def test_a_form_refused_as_stale_keeps_what_was_typed_except_secrets(served, page, context):
+    # The browser session ended while the sign-up page stayed open: its CSRF cookie is gone, so
+    # the post is refused ("page expired"). Going back, the holder finds the fields filled in again,
+    # except the resident number and the password, which never went into the browser's storage.
+    holder = person()
+    page.goto(f"{served.base}/issue/institutions/HANBIT")
+    form = page.locator('form[action="/issue/institutions/HANBIT/signup"]')
+    for field in ("name", "rrn", "phone", "email", "login_id", "password"):
+        form.locator(f'[name="{field}"]').fill(holder[field])
+    context.clear_cookies()
+    form.locator("button[type=submit]").click()
+    expect(page.locator("h1")).to_have_text("페이지가 만료되었습니다")
+    stored = page.evaluate("() => JSON.stringify(sessionStorage)")
+    assert holder["email"] in stored and holder["rrn"] not in stored and holder["password"] not in stored, stored
+
+    page.click("text=페이지 다시 열기")
+    form = page.locator('form[action="/issue/institutions/HANBIT/signup"]')
+    for field in ("name", "phone", "email", "login_id"):
+        expect(form.locator(f'[name="{field}"]')).to_have_value(holder[field])
+    for field in ("rrn", "password"):
+        expect(form.locator(f'[name="{field}"]')).to_have_value("")
+    form.locator('[name="rrn"]').fill(holder["rrn"])
+    form.locator('[name="password"]').fill(holder["password"])
+    form.locator("button[type=submit]").click()
+    expect(page.locator("ol.steps li[aria-current=step]")).to_contain_text("인증서 신청")
+
+    # Kept for that one trip only: the form served again later is empty.
+    page.goto(f"{served.base}/issue/institutions/HANBIT")
+    expect(page.locator('form[action="/issue/institutions/HANBIT/signup"] [name="email"]')).to_have_value("")

@@ -234,6 +234,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notfound.home": ("처음으로", "Home"),
     "csrf.title": ("페이지가 만료되었습니다", "This page has expired"),
     "csrf.back": ("페이지 다시 열기", "Open the page again"),
+    "csrf.kept": (
+        "입력하신 내용은 페이지를 다시 열면 채워져 있습니다. 비밀번호와 주민등록번호는 다시 입력해 주세요.",
+        "What you typed is filled in again when the page opens. Type passwords and resident registration numbers again.",
+    ),
     "console.title": ("기관 콘솔", "Institution console"),
     "console.login": ("기관 운영자 로그인", "Operator login"),
     "console.username": ("운영자 아이디", "Operator username"),

@@ -489,7 +489,65 @@
     });
   }
 
+  // -- what was typed, kept across a refused form post ---------------------------------------------
+  // A form posted from a stale page (its CSRF cookie gone with the browser session) is refused
+  // with the "page expired" page, whose link loads the form's page afresh. The fields the server
+  // would show again after an error (data-draft: never passwords, PINs or resident numbers) and
+  // the choices made (radio buttons, selects) are kept in this tab's sessionStorage for that one
+  // trip back and put into the same form again; any other page load drops them.
+  var DRAFTS = 'fincert:drafts';
+  var RESTORE = 'fincert:restore';
+
+  function formKey(form) {
+    return location.pathname + ' ' + (form.getAttribute('action') || '');
+  }
+
+  function keptField(element) {
+    if (!element.name || element.type === 'password' || element.type === 'hidden' || element.type === 'file') return false;
+    return element.type === 'radio' || element.tagName === 'SELECT' || element.hasAttribute('data-draft');
+  }
+
+  function keepDraft(event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form || form.tagName !== 'FORM' || (form.getAttribute('method') || '').toLowerCase() !== 'post') return;
+    var values = {};
+    Array.prototype.forEach.call(form.elements, function (element) {
+      if (!keptField(element)) return;
+      if (element.type === 'radio') { if (element.checked) values[element.name] = element.value; }
+      else values[element.name] = element.value;
+    });
+    try {
+      var drafts = {};
+      drafts[formKey(form)] = values;
+      sessionStorage.setItem(DRAFTS, JSON.stringify(drafts));
+    } catch (e) { /* storage turned off: nothing is kept */ }
+  }
+
+  function restoreDrafts() {
+    try {
+      if (document.body.hasAttribute('data-form-refused')) {
+        if (sessionStorage.getItem(DRAFTS)) sessionStorage.setItem(RESTORE, '1');
+        return;
+      }
+      var drafts = sessionStorage.getItem(RESTORE) ? JSON.parse(sessionStorage.getItem(DRAFTS) || '{}') : {};
+      sessionStorage.removeItem(RESTORE);
+      sessionStorage.removeItem(DRAFTS);
+      Array.prototype.forEach.call(document.forms, function (form) {
+        var values = drafts[formKey(form)];
+        if (!values) return;
+        Array.prototype.forEach.call(form.elements, function (element) {
+          if (!keptField(element) || !Object.prototype.hasOwnProperty.call(values, element.name)) return;
+          if (element.type === 'radio') element.checked = element.value === values[element.name];
+          else element.value = values[element.name];
+        });
+      });
+    } catch (e) { /* storage turned off or a draft unreadable: the form stays as served */ }
+  }
+
+  document.addEventListener('submit', keepDraft);  // bubbling: after the forms' own handlers
+
   document.addEventListener('DOMContentLoaded', function () {
+    restoreDrafts();
     Array.prototype.forEach.call(document.querySelectorAll('[data-keypad]'), setupKeypad);
     Array.prototype.forEach.call(document.querySelectorAll('[data-webauthn]'), setupWebAuthn);
     Array.prototype.forEach.call(document.querySelectorAll('[data-file-store]'), setupFileStore);
