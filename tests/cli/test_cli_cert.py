@@ -1,10 +1,11 @@
-"""``fincert cert`` as a user runs it: NPKI/PKCS#12 files, cloud keys, reissue, renew, revoke."""
+"""``fincert cert`` as a user runs it: NPKI/PKCS#12 files, cloud keys, reissue, renew, revoke.
+
+Every test runs twice: on the embedded default (SQLite) and on PostgreSQL, as production runs
+(a reissue's SMS-code path once failed on PostgreSQL alone)."""
 
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
 import subprocess
 
 import pytest
@@ -12,6 +13,19 @@ import pytest
 from fincert.formats.npki import read_npki_folder
 
 PASSWORD = "Passw0rd!23"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli(request, cli):
+    """The conftest's ``cli``, pointed at a fresh PostgreSQL database for the second run."""
+    if request.param == "sqlite":
+        return cli
+    url = request.getfixturevalue("postgres_url")
+
+    def on_postgres(args, home, *, env=None, **kw):
+        return cli(args, home, env={"FINCERT_DATABASE_URL": url, **(env or {})}, **kw)
+
+    return on_postgres
 
 
 @pytest.fixture
@@ -35,10 +49,10 @@ def run_json(cli, args, home, **kw):
     return json.loads(result.stdout)
 
 
-def sms_code(home) -> str:
-    with sqlite3.connect(home / "fincert.db") as conn:
-        text = conn.execute("SELECT text FROM outbox_messages ORDER BY id DESC LIMIT 1").fetchone()[0]
-    return re.search(r"\[(\d{6})\]", text).group(1)
+def sms_code(cli, home, member: str = "1") -> str:
+    """The code `member send-code` sent, read from the member's outbox as an operator would."""
+    (message, *_) = run_json(cli, ["member", "outbox", member], home)["messages"]
+    return message["text"].split("[")[2].split("]")[0]
 
 
 def test_files_are_answered_as_absolute_paths_for_a_relative_out(cli, home, tmp_path):
@@ -48,7 +62,7 @@ def test_files_are_answered_as_absolute_paths_for_a_relative_out(cli, home, tmp_
     (path,) = issued["files"]
     assert path == str(tmp_path / "usb" / f"fincert-{issued['serial']}.p12")
     assert cli(["member", "send-code", "1", "--channel", "sms"], home).returncode == 0
-    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", str(tmp_path / "card1.json"), "--sms-code", sms_code(home),
+    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", str(tmp_path / "card1.json"), "--sms-code", sms_code(cli, home),
                               "--storage", "file", "--out", "usb", "--password", PASSWORD], home, cwd=tmp_path)
     assert all(f.startswith(str(tmp_path / "usb" / "NPKI") + "/") for f in reissued["files"]), reissued["files"]
     assert all((tmp_path / "usb").joinpath(f).is_file() for f in reissued["files"])
@@ -70,7 +84,7 @@ def test_issue_npki_then_reissue_to_cloud_then_register(cli, home, tmp_path):
     no_code = cli(["cert", "reissue", "1", "--security-card", card, "--storage", "cloud", "--pin", "482916"], home)
     assert no_code.returncode == 1 and "send-code" in no_code.stderr
     assert cli(["member", "send-code", "1", "--channel", "sms"], home).returncode == 0
-    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", card, "--reason", "lost", "--sms-code", sms_code(home),
+    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", card, "--reason", "lost", "--sms-code", sms_code(cli, home),
                               "--storage", "cloud", "--pin", "482916"], home)
     assert reissued["replaced"] == issued["serial"] and reissued["serial"] != issued["serial"]
     old = run_json(cli, ["cert", "show", issued["serial"]], home)
