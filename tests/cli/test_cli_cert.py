@@ -10,22 +10,10 @@ import subprocess
 
 import pytest
 
+from both_databases import cli  # noqa: F401 - every test on SQLite and on PostgreSQL
 from fincert.formats.npki import read_npki_folder
 
 PASSWORD = "Passw0rd!23"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def cli(request, cli):
-    """The conftest's ``cli``, pointed at a fresh PostgreSQL database for the second run."""
-    if request.param == "sqlite":
-        return cli
-    url = request.getfixturevalue("postgres_url")
-
-    def on_postgres(args, home, *, env=None, **kw):
-        return cli(args, home, env={"FINCERT_DATABASE_URL": url, **(env or {})}, **kw)
-
-    return on_postgres
 
 
 @pytest.fixture

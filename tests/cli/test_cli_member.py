@@ -1,9 +1,12 @@
-"""``fincert member`` and ``fincert operator`` as an institution's administrator uses them."""
+"""``fincert member`` and ``fincert operator`` as an institution's administrator uses them, on the
+embedded default (SQLite) and on PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import re
+
+from both_databases import cli  # noqa: F401 - every test on SQLite and on PostgreSQL
 
 
 def test_register_enroll_show(cli, tmp_path):
