@@ -7,34 +7,25 @@ each test; they are never skipped: if the server is unreachable they fail.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from fincert.clock import FakeClock
 from fincert.config import Settings
 from fincert.runtime import Runtime, open_runtime
+from pg_databases import fresh_database
 
-PG_ADMIN_DSN = os.environ.get("FINCERT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_URL_TEMPLATE = os.environ.get("FINCERT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
 TEST_PASSPHRASE = "test-ca-passphrase-not-secret"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    name = f"fincert_t_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,4 +1,5 @@
-"""`fincert sign` / `fincert verify` as a user runs them: JSON shape, exit codes, one-line errors."""
+"""`fincert sign` / `fincert verify` as a user runs them: JSON shape, exit codes, one-line errors;
+on the embedded default (SQLite) and on PostgreSQL (the cloud key's PIN counting among others)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,39 @@ from fincert.ca.authority import IssuanceRequest, SubjectIdentity
 from fincert.config import Settings
 from fincert.formats import npki, vid
 from fincert.runtime import open_runtime
+from pg_databases import fresh_database
 
 PASSWORD = "npki-pass-2024!"
 RRN = "900101-1234568"
 DATA = "전자서명 원문".encode()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_env(request):
+    """What points the CLI at the deployment's database: nothing for the embedded default."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with fresh_database() as url:
+        yield {"FINCERT_DATABASE_URL": url}
+
+
+@pytest.fixture
+def cli(cli, database_env):
+    """The conftest's ``cli``, on the deployment's database."""
+
+    def run(args, home, *, env=None, **kw):
+        return cli(args, home, env={**database_env, **(env or {})}, **kw)
+
+    return run
+
+
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
+def deployment(tmp_path_factory, database_env):
     """A FINCERT_HOME with its CA, an NPKI folder and a cloud certificate."""
     home = tmp_path_factory.mktemp("home")
-    rt = open_runtime(Settings(home=home, log_level="WARNING"))
+    url = database_env.get("FINCERT_DATABASE_URL")
+    rt = open_runtime(Settings(home=home, log_level="WARNING", **({"database_url": url} if url else {})))
     try:
         rt.initialize()
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
