@@ -1,10 +1,24 @@
-"""A ``cli`` fixture that runs a test module's commands twice: on the embedded default (SQLite)
-and on a fresh PostgreSQL database, as production runs. A module opts in with
-``from both_databases import cli  # noqa: F401``; it overrides the conftest's ``cli``."""
+"""Running a test module's CLI commands on PostgreSQL as well as on the embedded default.
+
+A module opts in with ``from both_databases import cli  # noqa: F401``: the fixture overrides the
+conftest's ``cli`` and runs every test twice, on SQLite and on a fresh PostgreSQL database. A
+module whose deployment is shared (module scope) points ``cli`` at it with ``on_database``."""
 
 from __future__ import annotations
 
 import pytest
+
+
+def on_database(cli, database_env: dict[str, str]):
+    """``cli`` with ``database_env`` (``FINCERT_DATABASE_URL``, or nothing for the default)
+    under every call's own ``env``."""
+    if not database_env:
+        return cli
+
+    def run(args, home, *, env=None, **kw):
+        return cli(args, home, env={**database_env, **(env or {})}, **kw)
+
+    return run
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -12,9 +26,4 @@ def cli(request, cli):
     """The conftest's ``cli``, pointed at a fresh PostgreSQL database for the second run."""
     if request.param == "sqlite":
         return cli
-    url = request.getfixturevalue("postgres_url")
-
-    def on_postgres(args, home, *, env=None, **kw):
-        return cli(args, home, env={"FINCERT_DATABASE_URL": url, **(env or {})}, **kw)
-
-    return on_postgres
+    return on_database(cli, {"FINCERT_DATABASE_URL": request.getfixturevalue("postgres_url")})

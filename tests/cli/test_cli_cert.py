@@ -6,6 +6,7 @@ Every test runs twice: on the embedded default (SQLite) and on PostgreSQL, as pr
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -40,7 +41,7 @@ def run_json(cli, args, home, **kw):
 def sms_code(cli, home, member: str = "1") -> str:
     """The code `member send-code` sent, read from the member's outbox as an operator would."""
     (message, *_) = run_json(cli, ["member", "outbox", member], home)["messages"]
-    return message["text"].split("[")[2].split("]")[0]
+    return re.search(r"\[(\d{6})\]", message["text"]).group(1)
 
 
 def test_files_are_answered_as_absolute_paths_for_a_relative_out(cli, home, tmp_path):

@@ -14,6 +14,7 @@ from fincert.ca.authority import IssuanceRequest, SubjectIdentity
 from fincert.config import Settings
 from fincert.formats import npki, vid
 from fincert.runtime import open_runtime
+from both_databases import on_database
 from pg_databases import fresh_database
 
 PASSWORD = "npki-pass-2024!"
@@ -34,11 +35,7 @@ def database_env(request):
 @pytest.fixture
 def cli(cli, database_env):
     """The conftest's ``cli``, on the deployment's database."""
-
-    def run(args, home, *, env=None, **kw):
-        return cli(args, home, env={**database_env, **(env or {})}, **kw)
-
-    return run
+    return on_database(cli, database_env)
 
 
 @pytest.fixture(scope="module")
