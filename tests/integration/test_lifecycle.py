@@ -325,3 +325,18 @@ def test_messages_point_to_what_the_caller_can_do(world, holder_keys):
     from fincert.web.i18n import error_text
 
     assert error_text(refused.value, "ko") == "만료된 인증서는 갱신할 수 없습니다. 재발급해 주세요."
+
+
+def test_an_expired_financial_certificate_leaves_room_for_a_new_one(world, holder_keys):
+    """One active financial certificate per person: an expired one no longer counts, and a
+    new issuance at any institution goes through (it once failed on the stale UNIQUE slot)."""
+    runtime, members = world
+    first = issue(runtime, members["HANBIT"], key=holder_keys[0])
+    runtime.clock.set(first.issued.not_after + dt.timedelta(days=1))
+    assert runtime.lifecycle.show(first.issued.serial).status == "expired"
+    second = issue(runtime, members["NURI"], key=holder_keys[1])
+    assert runtime.lifecycle.show(second.issued.serial).status == "active"
+    assert runtime.lifecycle.show(first.issued.serial).status == "expired"
+    # The new one holds the person's place again.
+    with pytest.raises(Conflict, match="reissue|register"):
+        runtime.lifecycle.open_application(members["HANBIT"], "issue", actor="m")

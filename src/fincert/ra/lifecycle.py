@@ -754,6 +754,17 @@ class CertificateLifecycle:
                 "replaced_serial": replaced[0],
                 "created_at": now,
             }
+            if product == "financial" and not replacing:
+                # A financial certificate that has expired no longer counts as the person's one
+                # active certificate, but nothing clears its place when it expires: free it here.
+                session.execute(
+                    update(HolderCertificate)
+                    .where(
+                        HolderCertificate.active_financial_person == person,
+                        HolderCertificate.certificate_id.in_(select(Certificate.id).where(Certificate.not_after <= now)),
+                    )
+                    .values(active_financial_person=None)
+                )
             # The UNIQUE active_financial_person column refuses a second active financial
             # certificate of the same person.
             try:
