@@ -99,3 +99,42 @@ def test_file_collection_with_csr_and_garbage(journey):
     assert ok.json()["serial"] == format(issued.serial_number, "x")
     revoked = client.post(f"/api/v1/me/certificates/{ok.json()['serial']}/revoke", json={"reason": "keyCompromise"}, headers=headers)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+
+
+def test_operator_holds_and_restores_over_http_and_the_console(journey):
+    """The institution's operator suspends (certificateHold) and restores over the API; the
+    console shows a held certificate with its restore button; a final revocation is not undone."""
+    client, headers, prove, runtime = journey
+    prove()
+    app = client.post("/api/v1/me/applications", json={"kind": "issue", "product": "financial"}, headers=headers).json()
+    verified = client.post(f"/api/v1/me/applications/{app['application_id']}/verify", headers=headers).json()
+    serial = client.post("/api/v1/certificates/collect", json={
+        **{k: verified[k] for k in ("reference_number", "authorization_code")}, "storage": "cloud", "pin": "482916"}).json()["serial"]
+    _, operator_token = runtime.registrar.add_operator("HANBIT", "hanbit-op", password="operator-pass-1")
+    _, other_token = runtime.registrar.add_operator("NURI", "nuri-op")
+    operator = {"authorization": f"Bearer {operator_token}"}
+    base = f"/api/v1/institutions/HANBIT/certificates/{serial}"
+
+    held = client.post(f"{base}/revoke", json={"reason": "certificateHold"}, headers=operator)
+    assert held.status_code == 200 and held.json()["revocation_reason"] == "certificateHold"
+    signing = client.post(f"/api/v1/me/certificates/{serial}/sign", json={"pin": "482916", "data_b64": "eA=="}, headers=headers)
+    assert signing.status_code == 409 and "on hold" in signing.json()["detail"]
+    other = client.post(f"/api/v1/institutions/NURI/certificates/{serial}/restore", headers={"authorization": f"Bearer {other_token}"})
+    assert other.status_code == 404
+
+    # The console: the held certificate has a restore button, which restores it.
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
+    client.post("/console/login", data={"csrf_token": token, "username": "hanbit-op", "password": "operator-pass-1"})
+    page = client.get("/console/certificates")
+    assert f'action="/console/certificates/{serial}/restore"' in page.text and "효력 정지" in page.text
+    console = client.post(f"/console/certificates/{serial}/restore", data={"csrf_token": token}, follow_redirects=False)
+    assert console.status_code == 303 and runtime.lifecycle.show(serial).status == "active"
+    assert client.post(f"{base}/revoke", json={"reason": "certificateHold"}, headers=operator).status_code == 200
+
+    restored = client.post(f"{base}/restore", headers=operator)
+    assert restored.status_code == 200 and (restored.json()["status"], restored.json()["revocation_reason"]) == ("active", None)
+    assert client.post(f"/api/v1/me/certificates/{serial}/sign", json={"pin": "482916", "data_b64": "eA=="}, headers=headers).status_code == 200
+    again = client.post(f"{base}/restore", headers=operator)
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    documented = client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/institutions/{code}/certificates/{serial}/restore" in documented

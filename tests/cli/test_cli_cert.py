@@ -157,3 +157,22 @@ def test_a_reissue_with_a_bad_reason_says_so_before_asking_for_the_code(cli, tmp
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "reissue reason must be one of lost, forgotten, locked, expired" in lines[0]
+
+
+def test_hold_and_restore(cli, home, tmp_path):
+    """`cert revoke --reason certificateHold` suspends; `cert restore` makes it valid again;
+    any other reason is final."""
+    card = str(tmp_path / "card1.json")
+    issued = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", card, "--storage", "file",
+                            "--out", str(tmp_path / "usb"), "--password", PASSWORD], home)
+    serial = issued["serial"]
+    held = run_json(cli, ["cert", "revoke", serial, "--reason", "certificateHold"], home)
+    assert (held["status"], held["revocation_reason"]) == ("revoked", "certificateHold")
+    restored = run_json(cli, ["cert", "restore", serial], home)
+    assert (restored["status"], restored["revocation_reason"]) == ("active", None)
+    again = cli(["cert", "restore", serial], home)
+    assert again.returncode == 1 and "not on hold" in again.stderr and "Traceback" not in again.stderr
+    run_json(cli, ["cert", "revoke", serial, "--reason", "keyCompromise"], home)
+    final = cli(["cert", "restore", serial], home)
+    assert final.returncode == 1 and "final" in final.stderr
+    assert run_json(cli, ["cert", "show", serial], home)["revocation_reason"] == "keyCompromise"

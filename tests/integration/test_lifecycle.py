@@ -340,3 +340,58 @@ def test_an_expired_financial_certificate_leaves_room_for_a_new_one(world, holde
     # The new one holds the person's place again.
     with pytest.raises(Conflict, match="reissue|register"):
         runtime.lifecycle.open_application(members["HANBIT"], "issue", actor="m")
+
+
+def test_a_certificate_on_hold_is_restored_or_revoked_for_good(world, holder_keys):
+    """certificateHold (효력 정지) is the one revocation that can be undone: the certificate keeps
+    its cloud key and its holder's place, OCSP and the CRL say revoked until it is restored."""
+    runtime, members = world
+    lc, va = runtime.lifecycle, runtime.va
+    issued = issue(runtime, members["HANBIT"])  # financial, in the cloud
+    serial = issued.issued.serial
+    hanbit = runtime.institutions.get("HANBIT").id
+
+    held = lc.revoke(serial, "certificateHold", actor="op", institution_id=hanbit)
+    assert (held.status, held.revocation_reason) == ("revoked", "certificateHold")
+    assert va.ocsp.status(int(serial, 16)).status == "revoked"
+    with pytest.raises(Conflict, match="on hold"):
+        lc.sign_with_cloud(serial, PIN, b"transfer", actor="m")
+    # Still the person's one financial certificate: a new one is refused, pointing to restore.
+    with pytest.raises(Conflict, match="on hold"):
+        lc.open_application(members["NURI"], "issue", actor="m")
+    with pytest.raises(Conflict, match="already on hold"):
+        lc.revoke(serial, "certificateHold", actor="op")
+    # An operator of another institution cannot restore it.
+    with pytest.raises(NotFound):
+        lc.restore(serial, actor="op", institution_id=runtime.institutions.get("NURI").id)
+
+    restored = lc.restore(serial, actor="op", institution_id=hanbit)
+    assert (restored.status, restored.revocation_reason) == ("active", None)
+    assert va.ocsp.status(int(serial, 16)).status == "good"
+    assert lc.sign_with_cloud(serial, PIN, b"transfer", actor="m").serial == serial  # the same key, kept
+    with pytest.raises(Conflict, match="not on hold"):
+        lc.restore(serial, actor="op")
+    with runtime.db.reader() as session:
+        actions = session.execute(select(AuditRecord.action).where(AuditRecord.subject_id == serial)).scalars().all()
+    assert actions.count("certificate.revoked") == 1 and actions.count("certificate.hold-released") == 1
+
+    # Held again, then revoked for good: the final reason, the key destroyed, no way back.
+    lc.revoke(serial, "certificateHold", actor="op")
+    final = lc.revoke(serial, "keyCompromise", actor="op")
+    assert (final.status, final.revocation_reason) == ("revoked", "keyCompromise")
+    with pytest.raises(Conflict, match="not on hold.*final"):
+        lc.restore(serial, actor="op")
+    assert issue(runtime, members["NURI"], key=holder_keys[0]).issued.product == "financial"  # the place is free
+
+
+def test_reissuing_a_certificate_on_hold_revokes_it_for_good(world, holder_keys):
+    runtime, members = world
+    lc = runtime.lifecycle
+    first = issue(runtime, members["HANBIT"], key=holder_keys[0])
+    lc.revoke(first.issued.serial, "certificateHold", actor="op")
+    reissued = issue(runtime, members["HANBIT"], "reissue", key=holder_keys[1], reason="lost", target_serial=first.issued.serial)
+    assert reissued.replaced == first.issued.serial
+    old = lc.show(first.issued.serial)
+    assert (old.status, old.revocation_reason) == ("revoked", "keyCompromise")
+    with pytest.raises(Conflict, match="not on hold"):
+        lc.restore(first.issued.serial, actor="op")

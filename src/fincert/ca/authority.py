@@ -111,8 +111,12 @@ def normalize_serial(text: str) -> str:
     cleaned = text.strip().lower().replace(":", "")
     if cleaned.startswith("0x"):
         cleaned = cleaned[2:]
-    if not cleaned or len(cleaned) > 40 or any(c not in "0123456789abcdef" for c in cleaned):
-        raise InvalidInput("a serial number is up to 40 hexadecimal digits", field="serial")
+    if not cleaned:
+        raise InvalidInput("a serial number is needed (hexadecimal digits)", field="serial")
+    if any(c not in "0123456789abcdef" for c in cleaned):
+        raise InvalidInput("a serial number is hexadecimal digits (0-9, a-f), colons allowed between them", field="serial")
+    if len(cleaned) > 40:
+        raise InvalidInput("a serial number is at most 40 hexadecimal digits", field="serial")
     return cleaned.lstrip("0") or "0"
 
 
@@ -541,7 +545,8 @@ class CertificateAuthority:
     # -- revocation -------------------------------------------------------------------------
 
     def add_revocation_listener(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(serial)`` after a revocation is committed (the VA re-signs status)."""
+        """Call ``listener(serial)`` after a revocation, or a release from hold, is committed (the VA
+        re-signs the status)."""
         self._revocation_listeners.append(listener)
 
     def _notify_revoked(self, serial: str) -> None:
@@ -591,9 +596,17 @@ class CertificateAuthority:
             raise NotFound(f"no issued certificate with serial {serial}")
         if institution_id is not None and row.institution_id != institution_id:
             raise NotFound(f"no issued certificate with serial {serial}")
+        details: dict[str, str] = {"reason": reason}
         if row.revoked_at is not None:
-            raise Conflict(f"certificate {serial} is already revoked")
-        row.revoked_at = now
+            # A certificate on hold (RFC 5280 certificateHold) may still be revoked for good,
+            # with the final reason; it stays revoked from the moment it was put on hold.
+            if row.revocation_reason != "certificateHold":
+                raise Conflict(f"certificate {serial} is already revoked")
+            if reason == "certificateHold":
+                raise Conflict(f"certificate {serial} is already on hold")
+            details["was"] = "certificateHold"
+        else:
+            row.revoked_at = now
         row.revocation_reason = reason
         audit.append(
             session,
@@ -603,7 +616,47 @@ class CertificateAuthority:
             subject_id=serial,
             now=now,
             institution_id=row.institution_id,
-            details={"reason": reason},
+            details=details,
+        )
+
+    def release_hold(self, serial: str, *, actor: str, session: Session | None = None, institution_id: int | None = None) -> None:
+        """Take a certificate off hold (효력 회복): it is valid again, and its entry leaves the next
+        CRLs (fincert issues no delta CRLs, where RFC 5280's removeFromCRL would say so).
+
+        Only a certificate revoked with ``certificateHold`` can be released; any other reason is
+        final. With ``session`` the release joins the caller's transaction.
+        """
+        serial = normalize_serial(serial)
+        now = self._clock.now()
+        if session is None:
+            with self._db.transaction() as own:
+                self._release_in(own, serial, now, actor, institution_id)
+            self._notify_revoked(serial)
+        else:
+            self._release_in(session, serial, now, actor, institution_id)
+            event.listen(session, "after_commit", lambda _s: self._notify_revoked(serial), once=True)
+
+    def _release_in(self, session: Session, serial: str, now: dt.datetime, actor: str, institution_id: int | None) -> None:
+        row = session.execute(select(Certificate).where(Certificate.serial == serial).with_for_update()).scalar_one_or_none()
+        if row is None or row.status != "issued" or (institution_id is not None and row.institution_id != institution_id):
+            raise NotFound(f"no issued certificate with serial {serial}")
+        if row.revoked_at is None or row.revocation_reason != "certificateHold":
+            raise Conflict(
+                f"certificate {serial} is not on hold"
+                + (f": it was revoked ({row.revocation_reason}), which is final" if row.revoked_at is not None else "")
+            )
+        held_since = row.revoked_at
+        row.revoked_at = None
+        row.revocation_reason = None
+        audit.append(
+            session,
+            action="certificate.hold-released",
+            actor=actor,
+            subject_type="certificate",
+            subject_id=serial,
+            now=now,
+            institution_id=row.institution_id,
+            details={"held_since": _as_utc(held_since).isoformat()},
         )
 
     # -- service certificates (OCSP responder, TSA) ---------------------------------------------

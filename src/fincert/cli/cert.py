@@ -1,4 +1,4 @@
-"""``fincert cert``: issue, reissue, renew, revoke, show, list and register certificates.
+"""``fincert cert``: issue, reissue, renew, revoke, restore, show, list and register certificates.
 
 The CLI plays both sides of the counter: the institution verifies the member (``--otp`` or
 ``--security-card CARD.json``, answered from the card as the holder would), and the holder's
@@ -38,7 +38,7 @@ from fincert.ra.lifecycle import REISSUE_REASONS, Collection, IssuedToHolder
 if TYPE_CHECKING:
     from fincert.runtime import Runtime
 
-cert_app = typer.Typer(help="Certificates: issue, reissue, renew, revoke, show, list, register.", no_args_is_help=True)
+cert_app = typer.Typer(help="Certificates: issue, reissue, renew, revoke, restore, show, list, register.", no_args_is_help=True)
 OtpOpt = Annotated[str | None, typer.Option("--otp", help="The member's current OTP code.")]
 CardOpt = Annotated[Path | None, typer.Option("--security-card", help="The card JSON printed by `member enroll`.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help="file (PC/USB) or cloud.")]
@@ -422,13 +422,21 @@ def cert_renew(
 @cert_app.command("revoke")
 def cert_revoke(
     serial: SerialArg,
-    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise, superseded, cessationOfOperation.")],
+    reason: Annotated[str, typer.Option("--reason", help="RFC 5280 reason, e.g. keyCompromise, superseded, cessationOfOperation; certificateHold suspends it until `cert restore`.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a certificate (as the CA's administrator)."""
     with _runtime_with_va() as rt:
         view = rt.lifecycle.revoke(serial, reason, actor="cli")
         emit(view.as_json(), as_json, lambda: console.print(f"Revoked {view.serial} ({view.revocation_reason})"))
+
+
+@cert_app.command("restore")
+def cert_restore(serial: SerialArg, as_json: JsonOpt = False) -> None:
+    """Restore a certificate on hold (효력 회복: revoked with certificateHold); other revocations are final."""
+    with _runtime_with_va() as rt:
+        view = rt.lifecycle.restore(serial, actor="cli")
+        emit(view.as_json(), as_json, lambda: console.print(f"Restored {view.serial}: {view.status}"))
 
 
 @cert_app.command("show")

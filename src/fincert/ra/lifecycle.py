@@ -96,6 +96,11 @@ ISSUED_ACTIONS = {"issue": "issued", "reissue": "reissued", "renew": "renewed"}
 POLICY_PURPOSE = {"issue": "issue", "reissue": "reissue", "renew": "renew", "register": "register-external"}
 
 
+def _on_hold(row: Certificate) -> bool:
+    """Revoked with RFC 5280's certificateHold: suspended, and the only revocation that can be undone."""
+    return row.revoked_at is not None and row.revocation_reason == "certificateHold"
+
+
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
 
@@ -362,7 +367,7 @@ class CertificateLifecycle:
         if holder is None:
             return None
         row = session.get(Certificate, holder.certificate_id)
-        if row is None or self._status_of(row, now) != "active":
+        if row is None or (self._status_of(row, now) != "active" and not _on_hold(row)):
             return None
         return row
 
@@ -433,7 +438,13 @@ class CertificateLifecycle:
         self, session: Session, kind: str, product: str, person: str, member: Member, target_serial: str | None, now: dt.datetime
     ) -> Certificate | None:
         if kind == "issue":
-            if product == "financial" and self._active_financial(session, person, now) is not None:
+            held = self._active_financial(session, person, now) if product == "financial" else None
+            if held is not None and _on_hold(held):
+                raise Conflict(
+                    f"this person's financial certificate {held.serial} is on hold (효력 정지): have the institution "
+                    "restore it, or reissue it (재발급)"
+                )
+            if held is not None:
                 raise Conflict(
                     "this person already holds an active financial certificate (one per person): "
                     "reissue it (재발급) or register it at this institution (타기관 인증서 등록)"
@@ -455,7 +466,7 @@ class CertificateLifecycle:
         if kind == "renew" and status == "expired":
             raise Conflict(f"certificate {target.serial} is not active: it has expired, so reissue it (재발급, reason expired)")
         if status != "active":
-            raise Conflict(f"certificate {target.serial} is not active")
+            raise Conflict(f"certificate {target.serial} is not active" + (": it is on hold (효력 정지)" if _on_hold(target) else ""))
         if kind == "renew":
             left = _aware(target.not_after) - now
             if left > self._renewal_window:
@@ -712,7 +723,7 @@ class CertificateLifecycle:
                 old = session.execute(select(Certificate).where(Certificate.serial == target_serial).with_for_update()).scalar_one()
                 if _was_replaced(session, target_serial):
                     raise Conflict("another request replaced this certificate first")
-                if old.revoked_at is None:
+                if old.revoked_at is None or _on_hold(old):
                     revocation = REISSUE_REASONS.get(reason or "", "superseded") if kind == "reissue" else "superseded"
                     self._ca.revoke(target_serial, revocation, actor=actor, session=session)
                 old_holder = session.execute(
@@ -834,10 +845,24 @@ class CertificateLifecycle:
             if member_id is not None and reason not in HOLDER_REVOCATION_REASONS:
                 raise InvalidInput(f"a holder revokes with one of: {', '.join(HOLDER_REVOCATION_REASONS)}", field="reason")
             self._ca.revoke(serial, reason, actor=actor, session=session)
-            if holder is not None:
+            if holder is not None and reason != "certificateHold":
+                # On hold the certificate keeps its holder's place and its cloud key: it may be restored.
                 holder.active_financial_person = None
                 if holder.cloud_key_id:
                     self._vault.destroy(holder.cloud_key_id, session=session, actor=actor, reason="revoked")
+        return self.show(serial)
+
+    def restore(self, serial: str, *, actor: str, institution_id: int | None = None) -> CertificateView:
+        """Take a certificate off hold (효력 회복), by the CA's administrator or an operator of the
+        issuing institution. Refused once it has expired: there is nothing left to restore."""
+        serial = normalize_serial(serial)
+        with self._db.transaction() as session:
+            row = session.execute(select(Certificate).where(Certificate.serial == serial, Certificate.status == "issued")).scalar_one_or_none()
+            if row is None or (institution_id is not None and row.institution_id != institution_id):
+                raise NotFound(f"no issued certificate with serial {serial}")
+            if _on_hold(row) and _aware(row.not_after) <= self._clock.now():
+                raise Conflict(f"certificate {serial} has expired while on hold: reissue it (재발급, reason expired)")
+            self._ca.release_hold(serial, actor=actor, session=session, institution_id=institution_id)
         return self.show(serial)
 
     def notify_expiring(self, *, thresholds: tuple[int, ...] = NOTICE_THRESHOLDS) -> list[dict[str, Any]]:
@@ -883,6 +908,8 @@ class CertificateLifecycle:
         from fincert.sign.cms import sign_cms_with  # the signature format lives in ``sign``
 
         view = self.show(serial)
+        if view.status == "revoked" and view.revocation_reason == "certificateHold":
+            raise Conflict(f"certificate {view.serial} is on hold (효력 정지): the institution can restore it")
         if view.status != "active":
             raise Conflict(f"certificate {view.serial} is {view.status}; reissue it")
         key_id = self.cloud_key_of(view.serial, member_id=member_id)

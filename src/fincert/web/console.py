@@ -157,7 +157,7 @@ def _certificates_page(request: Request, operator: OperatorPrincipal, *, query: 
     rows = _runtime(request).lifecycle.certificates_of_institution(operator.institution_id)
     if query:
         rows = [c for c in rows if query in c.serial.lower() or query == str(c.member_id)]
-    return _page(request, "console/certificates.html", operator, {"certificates": rows, "q": query, "reasons": OPERATOR_REVOCATION_REASONS, **extra}, status=status)
+    return _page(request, "console/certificates.html", operator, {"certificates": rows, "q": query, "reasons": OPERATOR_REVOCATION_REASONS, "final_reasons": [r for r in OPERATOR_REVOCATION_REASONS if r != "certificateHold"], **extra}, status=status)
 
 
 @router.get("/certificates", response_class=HTMLResponse)
@@ -178,11 +178,21 @@ async def revoke(serial: str, request: Request) -> Response:
     return redirect("/console/certificates?revoked=1")
 
 
+@router.post("/certificates/{serial}/restore")
+async def restore(serial: str, request: Request) -> Response:
+    operator = _operator(request)
+    await _form(request)  # the CSRF token is checked on the way in
+    with on_error_show(_certificates_page, request, operator, default_field="reason", error_serial=serial):
+        _runtime(request).lifecycle.restore(serial, actor=operator.actor, institution_id=operator.institution_id)
+    return redirect("/console/certificates?restored=1")
+
+
 @router.get("/login", response_class=HTMLResponse)
 @router.get("/demo-operator", response_class=HTMLResponse)
 @router.get("/logout", response_class=HTMLResponse)
 @router.get("/members/{member_id}/enroll", response_class=HTMLResponse)
 @router.get("/certificates/{serial}/revoke", response_class=HTMLResponse)
+@router.get("/certificates/{serial}/restore", response_class=HTMLResponse)
 def form_address(request: Request) -> Response:
     """A form's address opened with GET (the address bar, a restored tab): that step's page."""
     page = page_of_form(request.url.path)

@@ -174,6 +174,14 @@ def operator_revoke(code: str, serial: str, body: RevokeIn, operator: OperatorDe
     return runtime.lifecycle.revoke(serial, body.reason, actor=operator.actor, institution_id=operator.institution_id).as_json()
 
 
+@router.post(
+    "/institutions/{code}/certificates/{serial}/restore",
+    summary="Restore a certificate on hold (certificateHold) issued through the institution",
+)
+def operator_restore(code: str, serial: str, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.lifecycle.restore(serial, actor=operator.actor, institution_id=operator.institution_id).as_json()
+
+
 @router.post("/institutions/{code}/applications/{application_id}/cancel", summary="Forced cancellation of a pending application")
 def operator_cancel(code: str, application_id: RowId, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
     return runtime.lifecycle.cancel(application_id, actor=operator.actor, institution_id=operator.institution_id).as_json()
