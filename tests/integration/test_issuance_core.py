@@ -122,8 +122,13 @@ def test_no_certificate_outlives_its_issuer(runtime, subscriber_key, clock):
 
 def test_serial_normalisation():
     assert normalize_serial("0x00AB:CD") == "abcd"
-    with pytest.raises(InvalidInput):
+    # Each way a serial can be wrong is named as such (not all as a length problem).
+    with pytest.raises(InvalidInput, match="hexadecimal digits \\(0-9, a-f\\)"):
         normalize_serial("xyz")
+    with pytest.raises(InvalidInput, match="is needed"):
+        normalize_serial("  ")
+    with pytest.raises(InvalidInput, match="at most 40"):
+        normalize_serial("a" * 41)
 
 
 def test_revoke_records_reason_and_audit_and_notifies(runtime, subscriber_key):
