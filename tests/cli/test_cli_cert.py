@@ -176,3 +176,26 @@ def test_hold_and_restore(cli, home, tmp_path):
     final = cli(["cert", "restore", serial], home)
     assert final.returncode == 1 and "final" in final.stderr
     assert run_json(cli, ["cert", "show", serial], home)["revocation_reason"] == "keyCompromise"
+
+
+def test_the_readable_report_keeps_each_line_whole_and_names_the_files(cli, home, tmp_path):
+    """Without --json: one line for the certificate and one per file written, never folded at
+    80 columns (a serial or a path cut in two cannot be copied)."""
+    out = tmp_path / ("a-rather-long-folder-name-for-the-usb-stick" * 2)
+    result = cli(["cert", "issue", "1", "--security-card", str(tmp_path / "card1.json"), "--storage", "file",
+                  "--out", str(out), "--password", PASSWORD], home)
+    assert result.returncode == 0, result.stderr
+    summary, *written = result.stdout.splitlines()
+    serial = re.search(r"certificate ([0-9a-f]+) \(file\), valid until \S+$", summary).group(1)
+    assert len(written) == 2 and all(line.startswith(f"  wrote {out}/NPKI/") for line in written)
+    assert {line.rsplit("/", 1)[1] for line in written} == {"signCert.der", "signPri.key"}
+    assert run_json(cli, ["cert", "show", serial], home)["status"] == "active"
+
+
+def test_renewing_a_file_certificate_as_a_cloud_one_says_so_first(cli, home, tmp_path):
+    """Outside the renewal window too: the window is not the problem, the storage is."""
+    issued = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", str(tmp_path / "card1.json"),
+                            "--storage", "file", "--out", str(tmp_path / "usb"), "--password", PASSWORD], home)
+    wrong = cli(["cert", "renew", "--cloud", issued["serial"], "--pin", "482916"], home)
+    assert wrong.returncode == 1 and "keeps its key in files" in wrong.stderr and "--key-dir" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1

@@ -317,7 +317,15 @@ def cert_issue(
             rt, member_id, "issue", product=product, otp=otp, cells=cells, storage=storage, out=out, password=password, fmt=fmt, pin=pin,
         )
         data = _issued_json(result, files)
-        emit(data, as_json, lambda: console.print(f"Issued {data['product']} certificate {data['serial']} ({storage}), valid until {data['not_after']}"))
+        emit(data, as_json, lambda: _print_issued(f"Issued {data['product']} certificate {data['serial']} ({storage}), valid until {data['not_after']}", files))
+
+
+def _print_issued(summary: str, files: list[str]) -> None:
+    """The readable report of an issuance: what was issued, then each file written (the key files
+    a holder must keep safe), one per line."""
+    console.print(summary, markup=False)
+    for path in files:
+        console.print(f"  wrote {path}", markup=False)
 
 
 def _cancel_quietly(rt, application_id: int) -> None:
@@ -360,7 +368,7 @@ def cert_reissue(
             storage=storage, out=out, password=password, fmt=fmt, pin=pin,
         )
         data = {**_issued_json(result, files), "replaced": result.replaced}
-        emit(data, as_json, lambda: console.print(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)"))
+        emit(data, as_json, lambda: _print_issued(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)", files))
 
 
 @cert_app.command("renew")
@@ -402,6 +410,12 @@ def cert_renew(
             app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=serial, actor="cli")
         else:
             view = rt.lifecycle.show(cloud)  # type: ignore[arg-type]
+            if view.storage != "cloud":
+                # Said first: neither the renewal window nor a PIN has anything to do with it.
+                raise InvalidInput(
+                    f"certificate {view.serial} keeps its key in files, not in the cloud: renew it with --key-dir and --password",
+                    field="cloud",
+                )
             _check_pin_of(rt, view.member_id, "cloud", pin)
             app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=view.serial, actor="cli")
         try:
@@ -416,7 +430,7 @@ def cert_renew(
             _cancel_quietly(rt, app.id)
             raise
         data = _issued_json(result, files)
-        emit(data, as_json, lambda: console.print(f"Renewed: {data['serial']} replaces {data['replaced']}"))
+        emit(data, as_json, lambda: _print_issued(f"Renewed: {data['serial']} replaces {data['replaced']}", files))
 
 
 @cert_app.command("revoke")

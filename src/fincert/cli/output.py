@@ -9,7 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console()
+#: Lines are not folded at the terminal's width: a serial, a path or an ``otpauth://`` URI stays
+#: whole for the reader who copies it and for scripts reading the output.
+console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
