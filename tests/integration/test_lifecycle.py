@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from fincert.errors import Conflict, InvalidInput, NotFound, PolicyViolation, VerificationFailed
+from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats.vid import vid_matches
 from fincert.ra.verifiers.base import make_evidence
 from fincert.storage.models import AuditRecord
@@ -395,3 +395,20 @@ def test_reissuing_a_certificate_on_hold_revokes_it_for_good(world, holder_keys)
     assert (old.status, old.revocation_reason) == ("revoked", "keyCompromise")
     with pytest.raises(Conflict, match="not on hold"):
         lc.restore(first.issued.serial, actor="op")
+
+
+def test_show_says_when_a_cloud_certificate_is_locked(world, holder_keys):
+    """Five wrong PINs lock a cloud certificate: its status shows it (it is still "active" for
+    relying parties, but its holder cannot sign until it is reissued)."""
+    runtime, members = world
+    lc = runtime.lifecycle
+    cloud = issue(runtime, members["HANBIT"]).issued.serial
+    assert lc.show(cloud).locked is False and lc.show(cloud).as_json()["locked"] is False
+    for _ in range(5):
+        with pytest.raises(FincertError):
+            lc.sign_with_cloud(cloud, "135790", b"x", actor="m")
+    view = lc.show(cloud)
+    assert view.status == "active" and view.locked is True
+    assert issue(runtime, members["NURI"], key=holder_keys[0], product="joint").issued.serial
+    files = [c for c in lc.certificates_of(members["NURI"]) if c.storage == "file"]
+    assert files and all(c.locked is None for c in files)

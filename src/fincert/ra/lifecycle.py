@@ -162,6 +162,9 @@ class CertificateView:
     not_after: dt.datetime
     registered_at: list[str]
     replaced: str | None
+    #: A cloud certificate whose key is locked after too many wrong PINs (reissue it, reason
+    #: locked); None for a key kept in files, which the service cannot know about.
+    locked: bool | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -176,6 +179,7 @@ class CertificateView:
             "not_after": self.not_after.isoformat(),
             "registered_at": self.registered_at,
             "replaced": self.replaced,
+            "locked": self.locked,
         }
 
 
@@ -278,6 +282,7 @@ class CertificateLifecycle:
             not_after=_aware(row.not_after),
             registered_at=list(registrations),
             replaced=holder.replaced_serial if holder else None,
+            locked=self._vault.status(holder.cloud_key_id).state == "locked" if holder and holder.cloud_key_id else None,
         )
 
     def show(self, serial: str) -> CertificateView:
