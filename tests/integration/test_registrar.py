@@ -183,3 +183,14 @@ def test_resident_number_never_logged(runtime, registrar, caplog):
         register(registrar)
     text = caplog.text
     assert "1234567" not in text and "9001011234567" not in text
+
+
+@pytest.mark.parametrize(
+    ("method", "hint"),
+    [("sms", "registered phone"), ("email", "registered address"), ("webauthn", "enrolled by the holder"), ("fax", "security-card and otp$")],
+)
+def test_enrolling_a_method_an_operator_does_not_enroll_says_why(registrar, method, hint):
+    member = register(registrar)
+    with pytest.raises(InvalidInput, match=hint) as refused:
+        registrar.enroll(member.id, method, actor="op")
+    assert refused.value.field == "method"

@@ -447,7 +447,12 @@ class Registrar:
         """Enroll (or re-enroll, which unlocks) a security card or OTP; returns the handout,
         shown once. WebAuthn enrolls through ``begin_webauthn``/``finish_webauthn``."""
         if method not in ("security-card", "otp"):
-            raise InvalidInput("operators enroll security-card or otp; biometrics are enrolled by the holder", field="method")
+            hint = {
+                "sms": "; SMS codes go to the registered phone, nothing to enroll",
+                "email": "; e-mail codes go to the registered address, nothing to enroll",
+                "webauthn": "; biometrics are enrolled by the holder, on their own device",
+            }.get(str(method).strip().lower(), "")
+            raise InvalidInput(f"the methods to enroll are security-card and otp{hint}", field="method")
         now = self._clock.now()
         with self._db.transaction() as session:
             member = self._member(session, member_id, lock=True)
