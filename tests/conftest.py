@@ -68,6 +68,8 @@ def run_cli(
         text=True,
         env=full_env,
         input=input,
+        # Never the terminal pytest may run in: a command that asks in a terminal would wait.
+        stdin=subprocess.DEVNULL if input is None else None,
         cwd=cwd,
         timeout=120,
     )

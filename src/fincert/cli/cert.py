@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ from fincert.cli._files import check_output_folder, read_input
 from fincert.cli._params import JsonOpt, MemberIdArg, MemberIdOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import Interrupted, console, emit
-from fincert.errors import FincertError, InvalidInput
+from fincert.errors import FincertError, InvalidInput, RateLimited
 from fincert.formats.npki import check_npki_folder, npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
 from fincert.formats.passwords import check_file_password
 from fincert.formats.pkcs12 import write_pkcs12
@@ -270,18 +271,37 @@ def _collect(rt, collection: Collection, storage: str, out: Path | None, passwor
 
 def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, cells: dict[str, str] | None, storage: str, out: Path | None,
                        password: str | None, fmt: str, pin: str | None, sms_code: str | None = None, email_code: str | None = None,
-                       **options: Any) -> tuple[IssuedToHolder, list[str]]:
+                       ask_sms_code: bool = False, **options: Any) -> tuple[IssuedToHolder, list[str]]:
     """Open a ``kind`` application (``options``: product, reason), prove the member's identity and
-    collect the certificate; if any step fails the application is cancelled quietly first."""
+    collect the certificate; if any step fails the application is cancelled quietly first.
+    ``ask_sms_code``: send the code to the registered phone once the application is open, and
+    ask for it on the terminal."""
     _check_pin_of(rt, member_id, storage, pin)
     app = rt.lifecycle.open_application(member_id, kind, actor="cli", **options)
     try:
+        if ask_sms_code:
+            sms_code = _ask_for_sms_code(rt, member_id)
         evidence = _prove_identity(rt, member_id, otp, cells, sms_code=sms_code, email_code=email_code)
         collection = _as_collection(rt.lifecycle.verify(app.id, evidence, actor="cli"))
         return _collect(rt, collection, storage, out, password, fmt, pin)
     except BaseException:  # Ctrl-C included
         _cancel_quietly(rt, app.id)
         raise
+
+
+def _ask_for_sms_code(rt, member_id: int) -> str:
+    """Send the reissuance code to the member's registered phone and read it from the terminal,
+    as the holder types what the phone shows (the prompt goes to stderr: stdout stays the report)."""
+    try:
+        challenge = rt.registrar.start_verification(member_id, "sms", actor="cli")
+        sent = f"Code sent by SMS to {challenge.prompt.get('destination')}"
+    except RateLimited:
+        # A code went out moments ago (an attempt just abandoned): that code is the one to type.
+        sent = "Code sent by SMS moments ago"
+    hint = f" (no gateway is configured: `fincert member outbox {member_id}` shows it)" if rt.settings.message_sender == "outbox" else ""
+    code = str(typer.prompt(f"{sent}{hint}", err=True)).strip()
+    _check_code(code, "the SMS code", range(6, 7))
+    return code
 
 
 def _issued_json(result: IssuedToHolder, files: list[str]) -> dict[str, Any]:
@@ -356,8 +376,13 @@ def cert_reissue(
     if reason not in REISSUE_REASONS:  # the option's own mistake first, before what else is missing
         raise InvalidInput(f"reissue reason must be one of {', '.join(REISSUE_REASONS)}", field="reason")
     _check_storage(storage, out, password, fmt, pin)
-    if sms_code is None and email_code is None:
-        raise InvalidInput("reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first and pass --sms-code", field="sms-code")
+    ask_sms_code = sms_code is None and email_code is None
+    if ask_sms_code and not sys.stdin.isatty():
+        raise InvalidInput(
+            "reissue needs the code sent to the registered phone or e-mail: run `fincert member send-code MEMBER_ID` first "
+            "and pass --sms-code (in a terminal, the command sends it and asks for it)",
+            field="sms-code",
+        )
     for code, option in ((sms_code, "--sms-code"), (email_code, "--email-code")):
         if code is not None:
             _check_code(code, option, range(6, 7))
@@ -365,7 +390,7 @@ def cert_reissue(
     with _runtime_with_va() as rt:
         result, files = _apply_and_collect(
             rt, member_id, "reissue", product=product, reason=reason, otp=otp, cells=cells, sms_code=sms_code, email_code=email_code,
-            storage=storage, out=out, password=password, fmt=fmt, pin=pin,
+            ask_sms_code=ask_sms_code, storage=storage, out=out, password=password, fmt=fmt, pin=pin,
         )
         data = {**_issued_json(result, files), "replaced": result.replaced}
         emit(data, as_json, lambda: _print_issued(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)", files))
