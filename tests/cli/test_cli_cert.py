@@ -256,3 +256,15 @@ def test_reissue_in_a_terminal_sends_the_code_and_asks_for_it(tmp_path):
     assert code == 0, terminal
     assert "Code sent by SMS to 010-" in terminal and "5678" in terminal
     assert json.loads(stdout)["replaced"] == first["serial"]
+
+
+def test_reissue_names_which_certificate_to_replace(cli, home, tmp_path):
+    """Two joint certificates: --serial picks the older one (without it, the newest is replaced)."""
+    card, storage = str(tmp_path / "card1.json"), ["--storage", "file", "--out", str(tmp_path / "usb"), "--password", PASSWORD]
+    older = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", card, *storage], home)
+    newer = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", card, *storage], home)
+    assert cli(["member", "send-code", "1"], home).returncode == 0
+    reissued = run_json(cli, ["cert", "reissue", "1", "--security-card", card, "--sms-code", sms_code(cli, home),
+                              "--serial", older["serial"], "--reason", "forgotten", *storage], home)
+    assert reissued["replaced"] == older["serial"] and reissued["product"] == "joint"
+    assert run_json(cli, ["cert", "show", newer["serial"]], home)["status"] == "active"

@@ -365,6 +365,9 @@ def cert_reissue(
     sms_code: Annotated[str | None, typer.Option("--sms-code", help="The code sent by `member send-code --channel sms`.")] = None,
     email_code: Annotated[str | None, typer.Option("--email-code", help="The code sent by `member send-code --channel email`.")] = None,
     product: ProductOpt = "financial",
+    serial: Annotated[
+        str | None, typer.Option("--serial", help="Which certificate to replace (default: the member's newest of --product).")
+    ] = None,
     storage: StorageOpt = "file",
     out: OutOpt = None,
     password: PasswordOpt = None,
@@ -391,6 +394,7 @@ def cert_reissue(
         result, files = _apply_and_collect(
             rt, member_id, "reissue", product=product, reason=reason, otp=otp, cells=cells, sms_code=sms_code, email_code=email_code,
             ask_sms_code=ask_sms_code, storage=storage, out=out, password=password, fmt=fmt, pin=pin,
+            **({"target_serial": serial} if serial is not None else {}),
         )
         data = {**_issued_json(result, files), "replaced": result.replaced}
         emit(data, as_json, lambda: _print_issued(f"Reissued: {data['serial']} replaces {data['replaced']} (revoked)", files))
