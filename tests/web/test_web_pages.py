@@ -101,6 +101,12 @@ def test_wrong_otp_and_wrong_pin_are_shown_with_attempts_left(client, runtime):
     signed = client.post("/sign", data={"csrf_token": token, "serial": serial, "kind": "document", "document": "계약서", "pin": "369258"})
     assert signed.status_code == 401 and errors(signed.text) == ["PIN이 틀렸습니다. 4번 더 틀리면 인증서가 잠깁니다."]
     assert "계약서" in signed.text and "369258" not in signed.text
+    # Four more wrong PINs lock it: "my certificates" says so and links to reissuance.
+    for _ in range(4):
+        client.post("/sign", data={"csrf_token": token, "serial": serial, "kind": "document", "document": "계약서", "pin": "369258"})
+    mine = client.get("/certificates")
+    row = re.search(rf'<tr data-serial="{serial}".*?</tr>', mine.text, re.S).group(0)
+    assert "data-locked" in row and "PIN을 5번 틀려 잠겼습니다." in row and 'href="/reissue"' in row
 
     metrics = client.get("/metrics").text
     assert "fincert_verification_total" in metrics and "fincert_issuance_seconds_bucket" in metrics
