@@ -18,6 +18,11 @@ over this stack can do (uvicorn with the same workers, a FastAPI route on the sa
 bodies; CSR check, build+sign, one INSERT on raw psycopg, nothing else a CA must do). Its rate
 bounds what fincert can reach on these cores, so fincert : floor says how much of the stack's
 ceiling the CA's own work leaves.
+
+A third peer, also in the same rounds: ``bench/domain_ceiling.py``, the same collections through
+the lifecycle directly, with no HTTP (as many processes as workers, the clients as threads). Its
+rate bounds what the API can reach with the CA's path as it is, so fincert : that says what the
+web layer and the load generator cost.
 """
 
 from __future__ import annotations
@@ -208,13 +213,18 @@ def _collect_measured(port: int, server_pid: int, bodies: list[bytes]) -> tuple[
 
 
 def run(report: dict) -> None:
+    from bench import domain_ceiling  # it reuses this module's preparation and settings
+
     keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(KEY_POOL)]
     csrs = [_csr(k) for k in keys]
     section: dict[str, object] = {}
     with deployment("postgresql") as rt:
         started = time.perf_counter()
-        collections = _prepare(rt, CLIENTS * 2 + ROUNDS * PER_ROUND)
+        per_ceiling_round = PER_ROUND + domain_ceiling.WARM * WORKERS
+        collections = _prepare(rt, CLIENTS * 2 + ROUNDS * PER_ROUND + ROUNDS * per_ceiling_round)
         section["preparation (verified applications), s"] = time.perf_counter() - started
+        ceiling_collections = collections[CLIENTS * 2 + ROUNDS * PER_ROUND :]
+        collections = collections[: CLIENTS * 2 + ROUNDS * PER_ROUND]
         bodies = [
             json.dumps(
                 {
@@ -231,6 +241,8 @@ def run(report: dict) -> None:
         server = _start_server(rt, port)
         floor = _start_server(rt, floor_port, "bench.stack_floor:make_app")
         raws, rates, ratios, latencies, floors, floor_ratios = [], [], [], [], [], []
+        ceilings: list[float] = []
+        ceiling_ratios: list[float] = []
         cpu_api: list[float] = []
         cpu_floor: list[float] = []
         try:
@@ -242,6 +254,12 @@ def run(report: dict) -> None:
                 round_bodies = bodies[round_ * PER_ROUND : (round_ + 1) * PER_ROUND]
                 floor_rate, _, floor_cpu = _collect_measured(floor_port, floor.pid, round_bodies)
                 api_rate, round_latencies, api_cpu = _collect_measured(port, server.pid, round_bodies)
+                ceiling_rate, _, _, _ = domain_ceiling.measure(
+                    rt, ceiling_collections[round_ * per_ceiling_round : (round_ + 1) * per_ceiling_round],
+                    [c.encode() for c in csrs],
+                )
+                ceilings.append(ceiling_rate)
+                ceiling_ratios.append(api_rate / ceiling_rate)
                 if api_cpu is not None and floor_cpu is not None:
                     cpu_api.append(api_cpu)
                     cpu_floor.append(floor_cpu)
@@ -262,6 +280,9 @@ def run(report: dict) -> None:
         section["stack floor (bench/stack_floor.py), certificates/s (median of rounds)"] = statistics.median(floors)
         section["stack floor, certificates/s per round"] = ", ".join(f"{r:,.0f}" for r in floors)
         section["ratio API : stack floor (median of per-round ratios)"] = statistics.median(floor_ratios)
+        section["CA path without HTTP (bench/domain_ceiling.py), certificates/s (median of rounds)"] = statistics.median(ceilings)
+        section["CA path without HTTP, certificates/s per round"] = ", ".join(f"{r:,.0f}" for r in ceilings)
+        section["ratio API : CA path without HTTP (median of per-round ratios)"] = statistics.median(ceiling_ratios)
         section["API collect latency p50, ms"] = statistics.median(latencies) * 1000
         section["API collect latency p99, ms"] = latencies[int(len(latencies) * 0.99) - 1] * 1000
         section["ratio API : raw (median of per-round ratios)"] = statistics.median(ratios)

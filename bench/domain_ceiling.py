@@ -73,37 +73,55 @@ def _collector(home: str, url: str, collections: list[tuple[str, str]], csrs: li
     runtime.close()
 
 
-def main(requests: int) -> None:
+def measure(rt: Any, collections: list[tuple[str, str]], csrs: list[bytes]) -> tuple[float, list[float], float | None, float | None]:
+    """Collect ``collections`` (verified applications of ``rt``'s deployment; the first ``WARM`` of
+    each process's share warm it up, untimed) in ``api_issuance.WORKERS`` processes.
+
+    Returns the rate, each process's CPU per collection (ms), PostgreSQL's CPU per collection (ms)
+    and how busy the machine was (both None without ``/proc``).
+    """
     processes, threads = api_issuance.WORKERS, api_issuance.CLIENTS // api_issuance.WORKERS
-    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(20)]
-    csrs = [api_issuance._csr(k).encode() for k in keys]  # noqa: SLF001 - the benchmark's own bodies
+    timed = len(collections) - WARM * processes
     context = multiprocessing.get_context("spawn")
-    with deployment("postgresql") as rt:
-        collections = api_issuance._prepare(rt, requests + WARM * processes)  # noqa: SLF001
-        start, finish, results = context.Barrier(processes + 1), context.Barrier(processes + 1), context.Queue()
-        children = [
-            context.Process(
-                target=_collector,
-                args=(str(rt.settings.home), rt.settings.database_url, collections[k::processes], csrs, threads, start, finish, results),
-            )
-            for k in range(processes)
-        ]
-        for child in children:
-            child.start()
-        start.wait()
+    start, finish, results = context.Barrier(processes + 1), context.Barrier(processes + 1), context.Queue()
+    children = [
+        context.Process(
+            target=_collector,
+            args=(str(rt.settings.home), rt.settings.database_url, collections[k::processes], csrs, threads, start, finish, results),
+        )
+        for k in range(processes)
+    ]
+    for child in children:
+        child.start()
+    try:
+        start.wait(timeout=300)
         began = time.perf_counter()
         postgres_before, machine_before = proc_cpu.postgres_backend_seconds(), proc_cpu.machine_ticks()
         per_process = [results.get(timeout=600) for _ in children]
         elapsed = time.perf_counter() - began
         postgres_after, machine_after = proc_cpu.postgres_backend_seconds(), proc_cpu.machine_ticks()
-        finish.wait()
+        finish.wait(timeout=60)
+    finally:
         for child in children:
             child.join(timeout=60)
-    postgres = (postgres_after - postgres_before) / requests * 1000 if None not in (postgres_before, postgres_after) else float("nan")
+            if child.is_alive():
+                child.kill()
+    postgres = (postgres_after - postgres_before) / timed * 1000 if None not in (postgres_before, postgres_after) else None  # type: ignore[operator]
+    busy = proc_cpu.busy_share(machine_before, machine_after) if None not in (machine_before, machine_after) else None  # type: ignore[arg-type]
+    return timed / elapsed, per_process, postgres, busy
+
+
+def main(requests: int) -> None:
+    processes, threads = api_issuance.WORKERS, api_issuance.CLIENTS // api_issuance.WORKERS
+    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(20)]
+    csrs = [api_issuance._csr(k).encode() for k in keys]  # noqa: SLF001 - the benchmark's own bodies
+    with deployment("postgresql") as rt:
+        collections = api_issuance._prepare(rt, requests + WARM * processes)  # noqa: SLF001
+        rate, per_process, postgres, busy = measure(rt, collections, csrs)
     print(
-        f"{requests} collections without HTTP, {processes} processes x {threads} threads, at {requests / elapsed:,.0f}/s; "
+        f"{requests} collections without HTTP, {processes} processes x {threads} threads, at {rate:,.0f}/s; "
         f"CPU per collection: processes {', '.join(f'{ms:.2f}' for ms in per_process)} ms, PostgreSQL backends "
-        f"{postgres:.2f} ms; machine {proc_cpu.busy_share(machine_before, machine_after):.0%} busy"
+        f"{postgres if postgres is not None else float('nan'):.2f} ms; machine {busy if busy is not None else float('nan'):.0%} busy"
     )
 
 

@@ -60,7 +60,10 @@ def make_app() -> FastAPI:
             conn = connections.conn = psycopg.connect(dsn, autocommit=True)
         return conn
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    # Every worker runs this at start: CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+    # one (the loser fails on pg_type's unique index, and its worker dies), so take turns.
+    with psycopg.connect(dsn) as conn:  # one transaction, committed on leaving
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
         conn.execute(CREATE_TABLE)
 
     app = FastAPI()
