@@ -107,6 +107,10 @@ def test_wrong_otp_and_wrong_pin_are_shown_with_attempts_left(client, runtime):
     mine = client.get("/certificates")
     row = re.search(rf'<tr data-serial="{serial}".*?</tr>', mine.text, re.S).group(0)
     assert "data-locked" in row and "PIN을 5번 틀려 잠겼습니다." in row and 'href="/reissue"' in row
+    # Put on hold by the institution: the page says whom to ask.
+    runtime.lifecycle.revoke(serial, "certificateHold", actor="op")
+    row = re.search(rf'<tr data-serial="{serial}".*?</tr>', client.get("/certificates").text, re.S).group(0)
+    assert "효력 정지" in row and "data-held" in row and "금융기관에 효력 회복을 요청하거나 재발급해 주세요." in row
 
     metrics = client.get("/metrics").text
     assert "fincert_verification_total" in metrics and "fincert_issuance_seconds_bucket" in metrics
