@@ -355,7 +355,10 @@ def test_a_certificate_on_hold_is_restored_or_revoked_for_good(world, holder_key
     assert (held.status, held.revocation_reason) == ("revoked", "certificateHold")
     assert va.ocsp.status(int(serial, 16)).status == "revoked"
     with pytest.raises(Conflict, match="on hold"):
-        lc.sign_with_cloud(serial, PIN, b"transfer", actor="m")
+        lc.sign_with_cloud(serial, PIN, b"transfer", actor="m", member_id=members["HANBIT"])
+    # Another member learns nothing of it, not even that it is on hold.
+    with pytest.raises(NotFound, match="of yours"):
+        lc.sign_with_cloud(serial, PIN, b"transfer", actor="m", member_id=members["NURI"])
     # Still the person's one financial certificate: a new one is refused, pointing to restore.
     with pytest.raises(Conflict, match="on hold"):
         lc.open_application(members["NURI"], "issue", actor="m")

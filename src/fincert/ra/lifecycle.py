@@ -912,12 +912,13 @@ class CertificateLifecycle:
         """
         from fincert.sign.cms import sign_cms_with  # the signature format lives in ``sign``
 
+        # Whose certificate it is, first: another member learns nothing of its status.
+        key_id = self.cloud_key_of(serial, member_id=member_id)
         view = self.show(serial)
         if view.status == "revoked" and view.revocation_reason == "certificateHold":
             raise Conflict(f"certificate {view.serial} is on hold (효력 정지): the institution can restore it")
         if view.status != "active":
             raise Conflict(f"certificate {view.serial} is {view.status}; reissue it")
-        key_id = self.cloud_key_of(view.serial, member_id=member_id)
         with self._db.reader() as session:
             der = session.execute(select(Certificate.der).where(Certificate.serial == view.serial)).scalar_one()
         certificate = x509.load_der_x509_certificate(der)
