@@ -58,6 +58,8 @@ def test_issue_to_cloud_sign_and_reissue_over_http(journey):
     cert = x509.load_pem_x509_certificate(issued.json()["certificate"].encode())
     assert format(cert.serial_number, "x") == serial
 
+    empty = client.post(f"/api/v1/me/certificates/{serial}/sign", json={"pin": "482916", "data_b64": ""}, headers=headers)
+    assert empty.status_code == 400 and empty.json()["field"] == "data_b64"
     signed = client.post(f"/api/v1/me/certificates/{serial}/sign", json={"pin": "482916", "data_b64": base64.b64encode(b"transfer").decode()}, headers=headers)
     assert signed.status_code == 200 and len(bytes.fromhex(signed.json()["random_num"])) == 20
     wrong = client.post(f"/api/v1/me/certificates/{serial}/sign", json={"pin": "999999", "data_b64": base64.b64encode(b"x").decode()}, headers=headers)

@@ -153,8 +153,12 @@ def revoke_mine(serial: str, body: RevokeIn, member: MemberDep, runtime: Runtime
 
 @router.post("/me/certificates/{serial}/sign", summary="Sign data (CMS) with my cloud certificate, unlocked by its PIN")
 def sign_with_cloud(serial: str, body: CloudSignIn, member: MemberDep, runtime: RuntimeDep) -> dict[str, Any]:
+    content = _b64(body.data_b64, "data_b64")
+    if not content:
+        # A signature over nothing commits the holder to nothing a relying party could show.
+        raise InvalidInput("data_b64 is empty: there is nothing to sign", field="data_b64")
     result = runtime.lifecycle.sign_with_cloud(
-        serial, body.pin, _b64(body.data_b64, "data_b64"), member_id=member.member_id, actor=member.actor, detached=not body.attached
+        serial, body.pin, content, member_id=member.member_id, actor=member.actor, detached=not body.attached
     )
     return {
         "signature_b64": base64.b64encode(result.signature_der).decode(),
