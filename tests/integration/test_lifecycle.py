@@ -415,3 +415,14 @@ def test_show_says_when_a_cloud_certificate_is_locked(world, holder_keys):
     assert issue(runtime, members["NURI"], key=holder_keys[0], product="joint").issued.serial
     files = [c for c in lc.certificates_of(members["NURI"]) if c.storage == "file"]
     assert files and all(c.locked is None for c in files)
+
+
+def test_a_certificate_that_expired_on_hold_is_not_restored(world, holder_keys):
+    runtime, members = world
+    lc = runtime.lifecycle
+    cert = issue(runtime, members["HANBIT"], key=holder_keys[0], product="joint")
+    lc.revoke(cert.issued.serial, "certificateHold", actor="op")
+    runtime.clock.set(cert.issued.not_after + dt.timedelta(days=1))
+    with pytest.raises(Conflict, match="expired while on hold: reissue it"):
+        lc.restore(cert.issued.serial, actor="op")
+    assert lc.show(cert.issued.serial).revocation_reason == "certificateHold"

@@ -579,14 +579,19 @@ class CertificateAuthority:
             )
         serial = normalize_serial(serial)
         now = self._clock.now()
+        self._change_status(session, serial, lambda s: self._revoke_in(s, serial, reason, now, actor, institution_id))
+        return now
+
+    def _change_status(self, session: Session | None, serial: str, change: Callable[[Session], None]) -> None:
+        """Run ``change`` in the caller's ``session`` or in a transaction of its own; the listeners
+        hear of ``serial`` once that transaction has committed."""
         if session is None:
             with self._db.transaction() as own:
-                self._revoke_in(own, serial, reason, now, actor, institution_id)
+                change(own)
             self._notify_revoked(serial)
         else:
-            self._revoke_in(session, serial, reason, now, actor, institution_id)
+            change(session)
             event.listen(session, "after_commit", lambda _s: self._notify_revoked(serial), once=True)
-        return now
 
     def _revoke_in(
         self, session: Session, serial: str, reason: str, now: dt.datetime, actor: str, institution_id: int | None
@@ -623,18 +628,12 @@ class CertificateAuthority:
         """Take a certificate off hold (효력 회복): it is valid again, and its entry leaves the next
         CRLs (fincert issues no delta CRLs, where RFC 5280's removeFromCRL would say so).
 
-        Only a certificate revoked with ``certificateHold`` can be released; any other reason is
-        final. With ``session`` the release joins the caller's transaction.
+        Only a certificate revoked with ``certificateHold`` and not yet expired can be released;
+        any other reason is final. With ``session`` the release joins the caller's transaction.
         """
         serial = normalize_serial(serial)
         now = self._clock.now()
-        if session is None:
-            with self._db.transaction() as own:
-                self._release_in(own, serial, now, actor, institution_id)
-            self._notify_revoked(serial)
-        else:
-            self._release_in(session, serial, now, actor, institution_id)
-            event.listen(session, "after_commit", lambda _s: self._notify_revoked(serial), once=True)
+        self._change_status(session, serial, lambda s: self._release_in(s, serial, now, actor, institution_id))
 
     def _release_in(self, session: Session, serial: str, now: dt.datetime, actor: str, institution_id: int | None) -> None:
         row = session.execute(select(Certificate).where(Certificate.serial == serial).with_for_update()).scalar_one_or_none()
@@ -645,6 +644,8 @@ class CertificateAuthority:
                 f"certificate {serial} is not on hold"
                 + (f": it was revoked ({row.revocation_reason}), which is final" if row.revoked_at is not None else "")
             )
+        if _as_utc(row.not_after) <= now:
+            raise Conflict(f"certificate {serial} has expired while on hold: reissue it (재발급, reason expired)")
         held_since = row.revoked_at
         row.revoked_at = None
         row.revocation_reason = None

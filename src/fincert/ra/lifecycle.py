@@ -860,14 +860,7 @@ class CertificateLifecycle:
     def restore(self, serial: str, *, actor: str, institution_id: int | None = None) -> CertificateView:
         """Take a certificate off hold (효력 회복), by the CA's administrator or an operator of the
         issuing institution. Refused once it has expired: there is nothing left to restore."""
-        serial = normalize_serial(serial)
-        with self._db.transaction() as session:
-            row = session.execute(select(Certificate).where(Certificate.serial == serial, Certificate.status == "issued")).scalar_one_or_none()
-            if row is None or (institution_id is not None and row.institution_id != institution_id):
-                raise NotFound(f"no issued certificate with serial {serial}")
-            if _on_hold(row) and _aware(row.not_after) <= self._clock.now():
-                raise Conflict(f"certificate {serial} has expired while on hold: reissue it (재발급, reason expired)")
-            self._ca.release_hold(serial, actor=actor, session=session, institution_id=institution_id)
+        self._ca.release_hold(serial, actor=actor, institution_id=institution_id)
         return self.show(serial)
 
     def notify_expiring(self, *, thresholds: tuple[int, ...] = NOTICE_THRESHOLDS) -> list[dict[str, Any]]:
