@@ -121,6 +121,14 @@ def test_bad_input_is_one_line_and_changes_nothing(cli, home, tmp_path):
         ["cert", "revoke", "abcdef", "--reason", "keyCompromise"],
         ["cert", "show", "not-hex"],
     ]
+    # A file password with the holder's own numbers in it: refused before the card is asked.
+    for password, kind in (("Hong1990-01-01!", "date of birth"), ("Pw!1234567ab", "resident registration number"),
+                           ("Pw!12345678a", "phone number")):
+        result = cli(["cert", "issue", "1", "--security-card", card, "--storage", "file", "--out", str(tmp_path / "x"),
+                      "--password", password], home)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert kind in result.stderr and password not in result.stderr and "1234567" not in result.stderr
+        assert not (tmp_path / "x").exists()
     for args in cases:
         result = cli(args, home)
         assert result.returncode != 0, args

@@ -31,7 +31,7 @@ from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import Interrupted, console, emit
 from fincert.errors import FincertError, InvalidInput, RateLimited
 from fincert.formats.npki import check_npki_folder, npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
-from fincert.formats.passwords import check_file_password
+from fincert.formats.passwords import check_file_password, check_file_password_personal, personal_numbers
 from fincert.formats.pkcs12 import write_pkcs12
 from fincert.keys.pin import check_pin, check_pin_form
 from fincert.ra.lifecycle import REISSUE_REASONS, Collection, IssuedToHolder
@@ -44,7 +44,7 @@ OtpOpt = Annotated[str | None, typer.Option("--otp", help="The member's current 
 CardOpt = Annotated[Path | None, typer.Option("--security-card", help="The card JSON printed by `member enroll`.")]
 StorageOpt = Annotated[str, typer.Option("--storage", help="file (PC/USB) or cloud.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder to write the key files to (file storage).")]
-PasswordOpt = Annotated[str | None, typer.Option("--password", help="Key file password (10+ chars: letters, digits, symbols).")]
+PasswordOpt = Annotated[str | None, typer.Option("--password", help="Key file password (10+ chars: letters, digits, symbols; not your birth date, resident or phone number).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="npki or pkcs12 (file storage).")]
 PinOpt = Annotated[str | None, typer.Option("--pin", help="6-digit PIN (cloud storage).")]
 ProductOpt = Annotated[str, typer.Option("--product", help="financial (금융인증서) or joint (공동인증서, NPKI).")]
@@ -170,12 +170,18 @@ def _check_storage(storage: str, out: Path | None, password: str | None, fmt: st
         raise InvalidInput("--storage must be file or cloud", field="storage")
 
 
-def _check_pin_of(rt, member_id: int, storage: str, pin: str | None) -> None:
-    """The PIN rule that needs the holder (not their birth date), checked before identity
-    verification spends a one-time code. Also refuses an unknown member."""
-    birth_date = rt.registrar.show_member(member_id).birth_date
+def _check_secret_of(rt, member_id: int, storage: str, pin: str | None, password: str | None = None) -> None:
+    """The rules of the new key's secret that need the holder, checked before identity
+    verification spends a one-time code: a PIN that is not their birth date, a file password
+    without their birth date, resident number or phone number. Also refuses an unknown member."""
+    member = rt.registrar.show_member(member_id)
     if storage == "cloud":
-        check_pin(pin, birth_date)
+        check_pin(pin, member.birth_date)
+    elif password is not None:
+        numbers = personal_numbers(
+            birth_date=member.birth_date, resident_number=rt.registrar.resident_number(member_id).digits, phone=member.phone,
+        )
+        check_file_password_personal(password, numbers)
 
 
 def _new_key_and_csr() -> tuple[rsa.RSAPrivateKey, bytes, bytes]:
@@ -276,7 +282,7 @@ def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, cells:
     collect the certificate; if any step fails the application is cancelled quietly first.
     ``ask_sms_code``: send the code to the registered phone once the application is open, and
     ask for it on the terminal."""
-    _check_pin_of(rt, member_id, storage, pin)
+    _check_secret_of(rt, member_id, storage, pin, password)
     app = rt.lifecycle.open_application(member_id, kind, actor="cli", **options)
     try:
         if ask_sms_code:
@@ -445,7 +451,7 @@ def cert_renew(
                     f"certificate {view.serial} keeps its key in files, not in the cloud: renew it with --key-dir and --password",
                     field="cloud",
                 )
-            _check_pin_of(rt, view.member_id, "cloud", pin)
+            _check_secret_of(rt, view.member_id, "cloud", pin)
             app = rt.lifecycle.open_application(view.member_id, "renew", target_serial=view.serial, actor="cli")
         try:
             collection = _as_collection(rt.lifecycle.verify(app.id, [], actor="cli"))
