@@ -90,6 +90,10 @@ KINDS = ("issue", "reissue", "renew", "register")
 OPEN_STATUSES = ("created", "verified")
 REISSUE_REASONS = {"lost": "keyCompromise", "forgotten": "superseded", "locked": "superseded", "expired": "superseded"}
 HOLDER_REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation")
+#: The reasons an institution's operator may give: the holder's, and a suspension (효력 정지). A
+#: registration authority cannot declare the CA's (or an attribute authority's) key compromised,
+#: nor withdraw a privilege it never granted: those are the CA's own (`fincert cert revoke`).
+OPERATOR_REVOCATION_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "unspecified")
 NOTICE_THRESHOLDS = (30, 7, 1)
 ISSUED_ACTIONS = {"issue": "issued", "reissue": "reissued", "renew": "renewed"}
 #: The assurance-policy purpose each application kind is verified for.
@@ -835,7 +839,11 @@ class CertificateLifecycle:
     # -- revocation, notices, cloud use ----------------------------------------------------------
 
     def revoke(self, serial: str, reason: str, *, actor: str, member_id: int | None = None, institution_id: int | None = None) -> CertificateView:
-        """Revoke by the holder (``member_id``) or an operator of the issuing institution."""
+        """Revoke by the holder (``member_id``) or an operator of the issuing institution
+        (``institution_id``); with neither, by the CA's administrator, with any RFC 5280 reason."""
+        if institution_id is not None and reason not in OPERATOR_REVOCATION_REASONS:
+            # Before the lookup: the answer says nothing about another institution's serials.
+            raise InvalidInput(f"an institution revokes with one of: {', '.join(OPERATOR_REVOCATION_REASONS)}", field="reason")
         serial = normalize_serial(serial)
         with self._db.transaction() as session:
             row = session.execute(select(Certificate).where(Certificate.serial == serial, Certificate.status == "issued")).scalar_one_or_none()

@@ -20,16 +20,16 @@ from fastapi.responses import HTMLResponse, Response
 
 from fincert.api.params import RowId
 from fincert.errors import FincertError, InvalidInput
+from fincert.ra.lifecycle import OPERATOR_REVOCATION_REASONS, CertificateView
 from fincert.ra.registrar import OperatorPrincipal
 from fincert.runtime import Runtime
+from fincert.storage.models import MAX_ID
 from fincert.va.reasons import REVOCATION_REASONS
 from fincert.web import qr
 from fincert.web.rendering import PageAnswer, PageRoute, on_error_show, page_of_form, redirect, render
 from fincert.web.sessions import clear_console_cookie, current_operator, set_console_cookie
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=PageRoute)
-
-OPERATOR_REVOCATION_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "unspecified")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -134,7 +134,9 @@ def _member_page(request: Request, operator: OperatorPrincipal, member_id: int, 
     except FincertError:
         return render(request, "not_found.html", {"console": True}, status=404)
     certificates = [c for c in runtime.lifecycle.certificates_of(member_id)]
-    return _page(request, "console/member.html", operator, {"member": view, "certificates": certificates, "reasons": OPERATOR_REVOCATION_REASONS, **extra}, status=status)
+    # Not ``member``: the base layout reads that name as the holder signed in on this browser
+    # (greeting and the holder's logout), and here the one signed in is the operator.
+    return _page(request, "console/member.html", operator, {"customer": view, "certificates": certificates, "reasons": OPERATOR_REVOCATION_REASONS, **extra}, status=status)
 
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
@@ -154,10 +156,33 @@ async def enroll(member_id: RowId, request: Request) -> Response:
 
 def _certificates_page(request: Request, operator: OperatorPrincipal, *, query: str = "", status: int = 200, **extra: Any) -> Response:
     """The institution's certificates; ``query`` keeps those whose serial contains it, or of that member number."""
-    rows = _runtime(request).lifecycle.certificates_of_institution(operator.institution_id)
+    runtime = _runtime(request)
+    rows = runtime.lifecycle.certificates_of_institution(operator.institution_id)
     if query:
         rows = [c for c in rows if query in c.serial.lower() or query == str(c.member_id)]
+        rows += [c for c in _exact_matches(runtime, operator, query) if c.serial not in {r.serial for r in rows}]
     return _page(request, "console/certificates.html", operator, {"certificates": rows, "q": query, "reasons": OPERATOR_REVOCATION_REASONS, "final_reasons": [r for r in OPERATOR_REVOCATION_REASONS if r != "certificateHold"], **extra}, status=status)
+
+
+def _exact_matches(runtime: Runtime, operator: OperatorPrincipal, query: str) -> list[CertificateView]:
+    """The institution's certificates with exactly that serial, or of exactly that member number,
+    however old: the list holds only the newest ones, and a serial as OpenSSL prints it (an even
+    number of digits, so often a leading 0) must find its certificate too."""
+    found: list[CertificateView] = []
+    try:
+        found.append(runtime.lifecycle.show(query))
+    except FincertError:
+        pass  # not a serial, or no certificate issued with it
+    if query.isdigit() and 0 < int(query) <= MAX_ID:
+        member_id = int(query)
+        try:
+            runtime.registrar.show_member(member_id, institution_id=operator.institution_id)
+        except FincertError:
+            pass  # no member of this institution
+        else:
+            found += [c for c in runtime.lifecycle.certificates_of(member_id) if c.member_id == member_id]
+    # Another institution's certificate is "not found", exactly as one that does not exist.
+    return [c for c in found if c.institution == operator.institution_code]
 
 
 @router.get("/certificates", response_class=HTMLResponse)

@@ -37,7 +37,13 @@ class CollectIn(BaseModel):
 
 
 class RevokeIn(BaseModel):
-    reason: str = Field(max_length=32)
+    reason: str = Field(
+        max_length=32,
+        description=(
+            "an RFC 5280 reason name: a holder gives one of unspecified, keyCompromise, affiliationChanged, superseded, "
+            "cessationOfOperation; an institution's operator also certificateHold (효력 정지). Any other is a 400 problem naming `reason`"
+        ),
+    )
 
 
 class CloudSignIn(BaseModel):

@@ -1,0 +1,121 @@
+"""The institution console as a bank operator uses it (regressions from an audit of the console).
+
+- The member page greeted the *member* ("홍길동님" / "Signed in as 홍길동") with the holder's
+  logout form (``/logout``): the page's ``member`` was read by the base layout as the holder
+  signed in on this browser. The operator's name, institution and console logout are shown.
+- The certificate search looked only through the newest 200 certificates of the institution, and
+  only for the serial as stored (no leading zero): a serial as OpenSSL prints it (even number of
+  digits) or an older certificate was not found. An exact serial or member number is looked up;
+  another institution's certificate is still not found.
+- A certificate on hold showed as plain "revoked" on the member page; the reason is shown.
+- The audit page showed only the machine action code; it shows the catalogue's label when there is
+  one (``audit.<action>``), the code still beside it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pyotp
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from web_helpers import client, csrf, database_url, errors  # noqa: F401 - the page tests' fixtures and helpers
+
+from fincert.ra.verifiers.base import make_evidence
+from fincert.web import i18n
+
+OPERATOR_PASSWORD = "operator-pass-1"
+
+
+@pytest.fixture(scope="module")
+def holder_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def issued_serial(runtime, member_id: int, key) -> str:
+    reg, lc = runtime.registrar, runtime.lifecycle
+    otp = reg.enroll(member_id, "otp", actor="op")
+    challenge = reg.start_verification(member_id, "otp", actor="m")
+    evidence = [
+        make_evidence("login", runtime.clock.now(), credential_id=str(member_id)),
+        reg.complete_verification(member_id, "otp", challenge.challenge_id, pyotp.TOTP(otp["secret"]).at(runtime.clock.now()), actor="m"),
+    ]
+    application = lc.open_application(member_id, "issue", product="joint", actor="m")
+    collection = lc.verify(application.id, evidence, actor="m")
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    return lc.collect(collection.reference_number, collection.authorization_code, csr_pem=csr, random_num=secrets.token_bytes(20), actor="m").issued.serial
+
+
+@pytest.fixture
+def bank(client, runtime, holder_key):
+    """An operator of HANBIT logged in; a member with a certificate at HANBIT and one at NURI."""
+    reg = runtime.registrar
+    own = reg.register_member("HANBIT", name="홍길동", rrn="900101-1234567", phone="010-1234-5678", email="h@example.com", actor="t")
+    other = reg.register_member("NURI", name="김철수", rrn="850505-1234567", phone="010-9999-8888", email="k@example.com", actor="t")
+    reg.add_operator("HANBIT", "hanbit-op", password=OPERATOR_PASSWORD)
+    token = csrf(client)
+    assert client.post("/console/login", data={"csrf_token": token, "username": "hanbit-op", "password": OPERATOR_PASSWORD}, follow_redirects=False).status_code == 303
+    return {
+        "token": token, "own": own.id, "other": other.id,
+        "own_serial": issued_serial(runtime, own.id, holder_key), "other_serial": issued_serial(runtime, other.id, holder_key),
+    }
+
+
+def listed(html: str) -> list[str]:
+    return re.findall(r'<tr data-serial="([0-9a-f]+)"', html)
+
+
+def test_the_member_page_shows_the_operator_signed_in_not_the_member(client, bank):
+    for lang, greeting in (("ko", "홍길동님"), ("en", "Signed in as 홍길동")):
+        page = client.get(f"/console/members/{bank['own']}?lang={lang}")
+        assert page.status_code == 200 and "<h1>홍길동" in page.text
+        assert greeting not in page.text
+        assert 'action="/logout"' not in page.text and 'action="/console/logout"' in page.text
+        assert "hanbit-op · " in page.text
+
+
+def test_the_member_page_says_a_certificate_is_on_hold(client, runtime, bank):
+    runtime.lifecycle.revoke(bank["own_serial"], "certificateHold", actor="op")
+    page = client.get(f"/console/members/{bank['own']}").text
+    assert "(효력 정지)" in page
+
+
+def test_search_finds_a_serial_as_openssl_prints_it(client, bank):
+    serial = bank["own_serial"]
+    printed = ":".join(re.findall("..", ("0" * (len(serial) % 2)) + "00" + serial)).upper()
+    assert listed(client.get("/console/certificates", params={"q": printed}).text) == [serial]
+    assert listed(client.get("/console/certificates", params={"q": "00" + serial}).text) == [serial]
+
+
+def test_search_finds_certificates_older_than_the_list_but_never_another_institutions(client, runtime, bank, monkeypatch):
+    # As with more than 200 newer certificates: the list of the newest holds neither certificate.
+    monkeypatch.setattr(runtime.lifecycle, "certificates_of_institution", lambda *args, **kwargs: [])
+    assert listed(client.get("/console/certificates", params={"q": bank["own_serial"]}).text) == [bank["own_serial"]]
+    assert listed(client.get("/console/certificates", params={"q": str(bank["own"])}).text) == [bank["own_serial"]]
+    assert listed(client.get("/console/certificates", params={"q": bank["other_serial"]}).text) == []
+    assert listed(client.get("/console/certificates", params={"q": str(bank["other"])}).text) == []
+    for query in ("\x00", "99999999999999999999999", "zz", "0"):
+        assert client.get("/console/certificates", params={"q": query}).status_code == 200
+
+
+def test_the_audit_page_labels_actions_from_the_catalogue(client, bank, monkeypatch):
+    monkeypatch.setitem(i18n.MESSAGES, "audit.credential.enrolled", ("보안수단 등록", "Identity method enrolled"))
+    page = client.get("/console/audit").text
+    assert "보안수단 등록 <code>credential.enrolled</code>" in page
+    # Without a label the code alone, as before.
+    assert "<td><code>member.registered</code></td>" in page
+
+
+def test_an_operator_cannot_revoke_as_the_ca_from_the_console_either(client, runtime, bank):
+    refused = client.post(f"/console/certificates/{bank['own_serial']}/revoke", data={"csrf_token": bank["token"], "reason": "cACompromise"})
+    assert refused.status_code == 400 and errors(refused.text)
+    assert runtime.lifecycle.show(bank["own_serial"]).status == "active"
