@@ -5,6 +5,8 @@ The CLI acts as the deployment's administrator: it registers members at any inst
 
 from __future__ import annotations
 
+import getpass
+import sys
 from typing import Annotated
 
 import typer
@@ -109,17 +111,63 @@ def member_outbox(
         )
 
 
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the console password (12+ characters) from standard input: one line, or asked twice in a terminal.",
+    ),
+]
+
+
+def _read_console_password() -> str:
+    """The operator's console password: asked twice without echo in a terminal, else the first
+    line of standard input (as ``docker login --password-stdin`` reads it)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Console password: ", stream=sys.stderr)
+        if getpass.getpass("Again: ", stream=sys.stderr) != first:
+            raise InvalidInput("the two passwords differ", field="password")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise InvalidInput("--password-stdin: nothing on standard input", field="password")
+    return line.rstrip("\r\n")
+
+
 @operator_app.command("add")
 def operator_add(
     username: Annotated[str, typer.Argument(help="Login name: 3-64 ASCII letters, digits, '.', '-' or '_'.")],
     institution: Annotated[str, typer.Option("--institution", help="Code of the operator's institution.")],
+    password_stdin: PasswordStdinOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an operator of an institution; prints the API token once."""
+    """Create an operator of an institution; prints the API token once. With --password-stdin the
+    operator can also log in to the console (/console)."""
+    password = _read_console_password() if password_stdin else None
     with open_cli_runtime() as rt:
-        operator_id, token = rt.registrar.add_operator(institution, username)
+        operator_id, token = rt.registrar.add_operator(institution, username, password=password)
         emit(
-            {"operator_id": operator_id, "username": username, "institution": institution.upper(), "token": token},
+            {"operator_id": operator_id, "username": username, "institution": institution.upper(), "token": token,
+             "console": password is not None},
             as_json,
-            lambda: console.print(f"Operator {username} of {institution.upper()}; API token (shown once): {token}"),
+            lambda: console.print(
+                f"Operator {username} of {institution.upper()}; API token (shown once): {token}"
+                + ("" if password is not None else "\nNo console password: set one with `fincert operator set-password`"),
+                markup=False,
+            ),
         )
+
+
+@operator_app.command("set-password")
+def operator_set_password(
+    username: Annotated[str, typer.Argument(help="The operator's login name.")],
+    password_stdin: PasswordStdinOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set or replace an operator's console password (read from standard input)."""
+    if not password_stdin:
+        raise InvalidInput("pass --password-stdin: a password on the command line would be kept in the shell's history", field="password")
+    password = _read_console_password()
+    with open_cli_runtime() as rt:
+        rt.registrar.set_operator_password(username, password, actor="cli")
+        emit({"username": username, "console": True}, as_json, lambda: console.print(f"Console password of {username} set", markup=False))

@@ -223,6 +223,8 @@ class Registrar:
         """Create an operator of one institution; returns (operator id, API token shown once)."""
         if not _could_be_username(username) or not username.isascii():
             raise InvalidInput("operator username must be 3-64 ASCII letters, digits, '.', '-' or '_'", field="username")
+        if password is not None:
+            _check_operator_password(password)
         token = "fop_" + secrets.token_urlsafe(32)
         now = self._clock.now()
         try:
@@ -247,6 +249,25 @@ class Registrar:
         except IntegrityError:
             raise Conflict(f"operator {username} already exists") from None
 
+    def set_operator_password(self, username: str, password: str, *, actor: str = "cli") -> None:
+        """Set (or replace) the console password of an operator; audited as ``operator.password-set``."""
+        _check_operator_password(password)
+        password_hash = self._passwords.hash(password)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            row = (
+                session.execute(select(Operator).where(Operator.username == username)).scalar_one_or_none()
+                if _could_be_username(username)
+                else None
+            )
+            if row is None:
+                raise NotFound(f"no operator {username}")
+            row.password_hash = password_hash
+            audit.append(
+                session, action="operator.password-set", actor=actor, subject_type="operator", subject_id=row.username,
+                now=now, institution_id=row.institution_id,
+            )
+
     def authenticate_operator(self, token: str) -> OperatorPrincipal:
         with self._db.reader() as session:
             row = session.execute(select(Operator).where(Operator.token_hash == _token_hash(token))).scalar_one_or_none()
@@ -256,21 +277,40 @@ class Registrar:
             assert institution is not None
             return OperatorPrincipal(row.id, row.username, institution.id, institution.code)
 
-    def authenticate_operator_password(self, username: str, password: str) -> OperatorPrincipal:
+    def authenticate_operator_password(self, username: str, password: str, *, address: str) -> OperatorPrincipal:
+        """Console login. Throttled as member logins are (per operator and per client address),
+        and audited: ``operator.logged-in``, or ``operator.login-failed`` (an unknown name is
+        recorded as ``unknown``, never as typed: it may be a password typed in the wrong field)."""
         if not _could_be_username(username):
             # No operator has such a name (add_operator's rule), and a NUL or an over-long name
             # must not reach PostgreSQL: the answer is the one for a wrong password.
             raise Unauthorized("wrong username or password")
-        with self._db.reader() as session:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            attempt = self._start_login(session, f"operator:{username}", address, now)
             row = session.execute(select(Operator).where(Operator.username == username)).scalar_one_or_none()
-            if row is None or row.password_hash is None:
-                self._passwords.verify_unknown_account(password)
-                raise Unauthorized("wrong username or password")
-            if row.disabled or not self._passwords.verify(row.password_hash, password):
-                raise Unauthorized("wrong username or password")
-            institution = session.get(Institution, row.institution_id)
-            assert institution is not None
-            return OperatorPrincipal(row.id, row.username, institution.id, institution.code)
+            ok = (
+                self._passwords.verify(row.password_hash, password)
+                if row is not None and row.password_hash
+                else self._passwords.verify_unknown_account(password)
+            ) and row is not None and not row.disabled
+            subject = row.username if row is not None else "unknown"
+            institution_id = row.institution_id if row is not None else None
+            self._finish_login(session, attempt, ok, now)
+            audit.append(
+                session, action="operator.logged-in" if ok else "operator.login-failed",
+                actor=f"operator:{subject}" if ok else f"address:{attempt.client}", subject_type="operator",
+                subject_id=subject, now=now, institution_id=institution_id,
+            )
+            principal = None
+            if ok:
+                assert row is not None
+                institution = session.get(Institution, row.institution_id)
+                assert institution is not None
+                principal = OperatorPrincipal(row.id, row.username, institution.id, institution.code)
+        if principal is None:
+            raise Unauthorized("wrong username or password")
+        return principal
 
     # -- members -----------------------------------------------------------------------------
 
@@ -579,15 +619,7 @@ class Registrar:
         now = self._clock.now()
         with self._db.transaction() as session:
             institution = self._institution(session, institution_code)
-            account_key = f"account:{institution.id}:{login_id}"
-            client = _address_key(address)
-            address_key = f"address:{client}"
-            windows = {
-                key: session.execute(select(LoginFailureWindow).where(LoginFailureWindow.scope_key == key).with_for_update()).scalar_one_or_none()
-                for key in (account_key, address_key)
-            }
-            records = {k: FailureWindow.from_dict(json.loads(w.window_json)) if w else FailureWindow() for k, w in windows.items()}
-            self._throttle.check(records[account_key], records[address_key], now).raise_if_denied()
+            attempt = self._start_login(session, f"account:{institution.id}:{login_id}", address, now)
             member = session.execute(
                 select(Member).where(Member.institution_id == institution.id, Member.login_id == login_id)
             ).scalar_one_or_none()
@@ -596,18 +628,15 @@ class Registrar:
                 if member is not None and member.password_hash
                 else self._passwords.verify_unknown_account(password)
             )
+            self._finish_login(session, attempt, ok, now)
             if not ok:
-                for key, scope in ((account_key, "account"), (address_key, "address")):
-                    updated = self._throttle.record_failure(records[key], now, scope=scope)
-                    self._save_window(session, windows[key], key, updated, now)
                 audit.append(
-                    session, action="member.login-failed", actor=f"address:{client}", subject_type="member",
+                    session, action="member.login-failed", actor=f"address:{attempt.client}", subject_type="member",
                     subject_id=member.id if member else "unknown", now=now, institution_id=institution.id,
                 )
                 failed = True
             else:
                 assert member is not None
-                self._save_window(session, windows[account_key], account_key, self._throttle.record_success(records[account_key]), now)
                 token = "fms_" + secrets.token_urlsafe(32)
                 expires = now + self._session_lifetime
                 session.add(
@@ -625,6 +654,29 @@ class Registrar:
         if failed:
             raise Unauthorized("wrong login ID or password")
         return MemberLogin(token, member.id, expires)
+
+    def _start_login(self, session: Session, account_key: str, address: str, now: dt.datetime) -> _LoginAttempt:
+        """Lock the failure windows of the account and of the client address; raise
+        ``RateLimited`` if either has seen too many failures."""
+        client = _address_key(address)
+        keys = (account_key, f"address:{client}")
+        windows = {
+            key: session.execute(select(LoginFailureWindow).where(LoginFailureWindow.scope_key == key).with_for_update()).scalar_one_or_none()
+            for key in keys
+        }
+        records = {k: FailureWindow.from_dict(json.loads(w.window_json)) if w else FailureWindow() for k, w in windows.items()}
+        self._throttle.check(records[keys[0]], records[keys[1]], now).raise_if_denied()
+        return _LoginAttempt(client, keys[0], keys[1], windows, records)
+
+    def _finish_login(self, session: Session, attempt: _LoginAttempt, ok: bool, now: dt.datetime) -> None:
+        """Count a failure against both windows, or clear the account's after a success."""
+        if ok:
+            key = attempt.account_key
+            self._save_window(session, attempt.windows[key], key, self._throttle.record_success(attempt.records[key]), now)
+            return
+        for key, scope in ((attempt.account_key, "account"), (attempt.address_key, "address")):
+            updated = self._throttle.record_failure(attempt.records[key], now, scope=scope)
+            self._save_window(session, attempt.windows[key], key, updated, now)
 
     def _save_window(self, session: Session, row: LoginFailureWindow | None, key: str, window: FailureWindow, now: dt.datetime) -> None:
         if row is None:
@@ -700,6 +752,28 @@ class Registrar:
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+#: Shortest console password of an operator: the console reaches every member of an institution.
+MIN_OPERATOR_PASSWORD_LENGTH = 12
+
+
+def _check_operator_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_OPERATOR_PASSWORD_LENGTH:
+        raise InvalidInput(f"an operator's console password must be at least {MIN_OPERATOR_PASSWORD_LENGTH} characters", field="password")
+    if password != password.strip():
+        raise InvalidInput("an operator's console password must not start or end with spaces", field="password")
+
+
+@dataclass
+class _LoginAttempt:
+    """The failure windows a login attempt locked (see ``Registrar._start_login``)."""
+
+    client: str
+    account_key: str
+    address_key: str
+    windows: dict[str, LoginFailureWindow | None]
+    records: dict[str, FailureWindow]
 
 
 def _address_key(address: str) -> str:

@@ -71,7 +71,9 @@ async def console_login(request: Request) -> Response:
     runtime = _runtime(request)
     form = await _form(request)
     with on_error_show(_login_page, request, form={"username": form.get("username", "")}):
-        operator = runtime.registrar.authenticate_operator_password(form.get("username", ""), form.get("password", ""))
+        operator = runtime.registrar.authenticate_operator_password(
+            form.get("username", ""), form.get("password", ""), address=request.client.host if request.client else "unknown"
+        )
     response = redirect("/console/members")
     set_console_cookie(response, request, runtime, operator)
     return response
@@ -90,7 +92,9 @@ async def demo_operator(request: Request) -> Response:
     password = secrets.token_urlsafe(12)
     with on_error_show(_login_page, request, default_field="demo"):
         runtime.registrar.add_operator(code, username, password=password, actor="demo:console")
-        operator = runtime.registrar.authenticate_operator_password(username, password)
+        operator = runtime.registrar.authenticate_operator_password(
+            username, password, address=request.client.host if request.client else "unknown"
+        )
     response = _members_page(request, operator, demo_credentials={"username": username, "password": password})
     set_console_cookie(response, request, runtime, operator)
     return response
