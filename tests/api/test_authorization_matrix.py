@@ -105,6 +105,21 @@ def test_a_token_that_is_no_token_of_the_service_is_401_not_403(world, token):
         response = call(client, method, url, token)
         assert response.status_code == 401, (url, response.text)
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == 'Bearer realm="fincert"'  # RFC 9110 §11.6.1
     # A known caller of the other kind is still refused with 403.
     assert call(client, "GET", "/api/v1/me", tokens["own"]).status_code == 403
     assert call(client, "GET", "/api/v1/institutions/HANBIT/members", tokens["member"]).status_code == 403
+
+
+def test_the_openapi_document_names_who_may_call_each_operation(world):
+    """Each operator or member operation lists its bearer scheme, so generated clients send it."""
+    client, _ = world
+    document = client.fincert_app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["operatorToken"]["scheme"] == "bearer" and schemes["memberSession"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            kind = classify(method.upper(), path)
+            if kind in ("operator", "member"):
+                expected = "operatorToken" if kind == "operator" else "memberSession"
+                assert {name for entry in operation.get("security", []) for name in entry} == {expected}, (method, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fincert.errors import Forbidden, Unauthorized
 from fincert.ra.registrar import MemberPrincipal, OperatorPrincipal
@@ -34,7 +35,21 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def current_operator(request: Request, runtime: RuntimeDep) -> OperatorPrincipal:
+# Declared for the OpenAPI document (``securitySchemes`` and each operation's ``security``); the
+# token itself is read by ``bearer_token``, which also takes the web pages' cookie.
+_OPERATOR_SCHEME = HTTPBearer(
+    scheme_name="operatorToken", bearerFormat="fop_…", auto_error=False,
+    description="An institution operator's API token, from `fincert operator add`.",
+)
+_MEMBER_SCHEME = HTTPBearer(
+    scheme_name="memberSession", bearerFormat="fms_…", auto_error=False,
+    description="A member's session token, from `POST /api/v1/auth/login`.",
+)
+_OperatorScheme = Annotated[HTTPAuthorizationCredentials | None, Depends(_OPERATOR_SCHEME)]
+_MemberScheme = Annotated[HTTPAuthorizationCredentials | None, Depends(_MEMBER_SCHEME)]
+
+
+def current_operator(request: Request, runtime: RuntimeDep, _: _OperatorScheme = None) -> OperatorPrincipal:
     token = bearer_token(request)
     if token is None or not token.startswith(("fop_", "fms_")):
         # No token, or one that is no token of this service: the caller is not known (401).
@@ -51,7 +66,7 @@ def institution_operator(code: str, operator: Annotated[OperatorPrincipal, Depen
     return operator
 
 
-def current_member(request: Request, runtime: RuntimeDep) -> MemberPrincipal:
+def current_member(request: Request, runtime: RuntimeDep, _: _MemberScheme = None) -> MemberPrincipal:
     token = bearer_token(request)
     if token is None or not token.startswith(("fop_", "fms_")):
         raise Unauthorized("log in first (Authorization: Bearer fms_…)")

@@ -53,9 +53,13 @@ def install(app: FastAPI) -> None:
         if exc.http_status >= 500:
             log.error("server-side failure: %s", exc.kind)
             return problem(500, "Internal Server Error", "the service could not complete the request", "internal")
-        return _page_for_browser(request, exc.http_status) or problem(
+        answer = _page_for_browser(request, exc.http_status) or problem(
             exc.http_status, exc.kind.replace("-", " ").capitalize(), exc.detail, exc.kind, field=exc.field
         )
+        if exc.http_status == 401:
+            # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted.
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="fincert"'
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -68,7 +72,8 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         # Never echo the submitted values: they may be resident numbers or passwords.
-        return problem(422, "Invalid request", "the request body or parameters are invalid", "invalid-input", errors=errors)
+        # The title of the type (one title per type, RFC 9457 §3.1.3), as on a 400 of the same type.
+        return problem(422, "Invalid input", "the request body or parameters are invalid", "invalid-input", errors=errors)
 
     from fincert.api.limits import BodyTooLarge  # limits → asgi → this module: import late
 
