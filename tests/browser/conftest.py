@@ -144,6 +144,7 @@ def sign_up(page: Page, base: str, who: dict[str, str], institution: str = "HANB
     form = page.locator(f'form[action="/issue/institutions/{institution}/signup"]')
     for field in ("name", "rrn", "phone", "email", "login_id", "password"):
         form.locator(f'[name="{field}"]').fill(who[field])
+    form.locator('[name="password_confirm"]').fill(who["password"])
     form.locator("button[type=submit]").click()
     expect(page.locator("ol.steps li[aria-current=step]")).to_contain_text("인증서 신청")
 

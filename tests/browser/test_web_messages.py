@@ -53,6 +53,7 @@ def test_a_form_refused_as_stale_keeps_what_was_typed_except_secrets(served, pag
     form = page.locator('form[action="/issue/institutions/HANBIT/signup"]')
     for field in ("name", "rrn", "phone", "email", "login_id", "password"):
         form.locator(f'[name="{field}"]').fill(holder[field])
+    form.locator('[name="password_confirm"]').fill(holder["password"])
     context.clear_cookies()
     form.locator("button[type=submit]").click()
     expect(page.locator("h1")).to_have_text("페이지가 만료되었습니다")
@@ -63,10 +64,11 @@ def test_a_form_refused_as_stale_keeps_what_was_typed_except_secrets(served, pag
     form = page.locator('form[action="/issue/institutions/HANBIT/signup"]')
     for field in ("name", "phone", "email", "login_id"):
         expect(form.locator(f'[name="{field}"]')).to_have_value(holder[field])
-    for field in ("rrn", "password"):
+    for field in ("rrn", "password", "password_confirm"):
         expect(form.locator(f'[name="{field}"]')).to_have_value("")
     form.locator('[name="rrn"]').fill(holder["rrn"])
     form.locator('[name="password"]').fill(holder["password"])
+    form.locator('[name="password_confirm"]').fill(holder["password"])
     form.locator("button[type=submit]").click()
     expect(page.locator("ol.steps li[aria-current=step]")).to_contain_text("인증서 신청")
 

@@ -641,8 +641,8 @@ class CertificateAuthority:
             raise NotFound(f"no issued certificate with serial {serial}")
         if row.revoked_at is None or row.revocation_reason != "certificateHold":
             raise Conflict(
-                f"certificate {serial} is not on hold"
-                + (f": it was revoked ({row.revocation_reason}), which is final" if row.revoked_at is not None else "")
+                f"certificate {serial} is not on hold: "
+                + (f"it was revoked ({row.revocation_reason}), which is final" if row.revoked_at is not None else "it is active")
             )
         if _as_utc(row.not_after) <= now:
             raise Conflict(f"certificate {serial} has expired while on hold: reissue it (재발급, reason expired)")

@@ -113,7 +113,9 @@ def _member_context(runtime: Runtime, member: MemberPrincipal) -> dict[str, Any]
         institution_name = runtime.institutions.get(view.institution_code).name
     except FincertError:
         institution_name = view.institution_code
-    return {"member": view, "institution_name": institution_name, "evidence_methods": [str(e.get("method")) for e in evidence], "evidence": evidence}
+    # Each method once (two security-card proofs in one session are one "done" badge).
+    methods = list(dict.fromkeys(str(e.get("method")) for e in evidence))
+    return {"member": view, "institution_name": institution_name, "evidence_methods": methods, "evidence": evidence}
 
 
 def _elsewhere_context(request: Request, member: MemberPrincipal) -> dict[str, Any]:
@@ -161,7 +163,11 @@ async def signup(code: str, request: Request) -> Response:
     # The resident number is kept out of the page like the password: a page shown again may sit
     # in the browser's history, session restore or a shared screen, and a resident number once
     # leaked cannot be changed. The holder retypes it; everything else stays.
-    with on_error_show(_signup_page, request, code, form=_keep(form, "password", "rrn")):
+    with on_error_show(_signup_page, request, code, form=_keep(form, "password", "password_confirm", "rrn")):
+        # The page asks for the password twice: a typo would otherwise become the password the
+        # holder cannot log in with next time. (A client posting no confirmation is not asked.)
+        if "password_confirm" in form and form["password_confirm"] != form.get("password", ""):
+            raise InvalidInput("the two passwords differ", field="password_confirm")
         registrar.register_member(
             code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
             email=form.get("email", ""), login_id=form.get("login_id") or None, password=form.get("password") or None,
@@ -461,7 +467,10 @@ def verify_complete(flow: str, request: Request) -> Response:
     application_id = _application_id(request)
     with on_error_show(_verify_page, request, flow, member):
         try:
-            if application_id is None:
+            # The cookie may name no application of this member (one left by another member's
+            # session in this browser, or gone): that is no application here either, not a bare
+            # "찾을 수 없습니다" without the way to start again.
+            if application_id is None or _own_application(runtime, application_id, member) is None:
                 raise Conflict("no application is open in this browser: apply first", field="application")
             evidence = runtime.registrar.session_evidence(member)
             collection = runtime.lifecycle.verify(application_id, evidence, actor=member.actor, member_id=member.member_id)

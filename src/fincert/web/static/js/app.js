@@ -546,6 +546,26 @@
 
   document.addEventListener('submit', keepDraft);  // bubbling: after the forms' own handlers
 
+  // -- one submission per form ----------------------------------------------------------------
+  // A second press while the first post is on its way (a double click, an impatient press) makes
+  // the browser drop the first answer and show the second: "다음 단계" pressed twice showed the
+  // refusal of an application already verified instead of the reference number and
+  // authorization code, which are shown only once. A form posts once; it can post again when the
+  // page comes back from the history (pageshow) or after a while (the answer never came).
+  function submitOnce(event) {
+    var form = event.target;
+    if (!form || form.tagName !== 'FORM' || (form.getAttribute('method') || '').toLowerCase() !== 'post') return;
+    if (form.dataset.submitting) { event.preventDefault(); return; }
+    if (event.defaultPrevented) return;
+    form.dataset.submitting = '1';
+    setTimeout(function () { delete form.dataset.submitting; }, 15000);
+  }
+
+  document.addEventListener('submit', submitOnce);
+  window.addEventListener('pageshow', function () {
+    Array.prototype.forEach.call(document.forms, function (form) { delete form.dataset.submitting; });
+  });
+
   document.addEventListener('DOMContentLoaded', function () {
     restoreDrafts();
     Array.prototype.forEach.call(document.querySelectorAll('[data-keypad]'), setupKeypad);
