@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -102,9 +103,18 @@ def test_pkcs12_opens_with_openssl_and_renew_from_npki(cli, home, tmp_path):
     npki = run_json(cli, ["cert", "issue", "1", "--product", "joint", "--security-card", card, "--storage", "file",
                           "--out", str(tmp_path / "usb"), "--password", PASSWORD], home, env=env)
     folder = str(tmp_path / "usb" / "NPKI" / "fincert" / "USER" / npki["files"][0].split("/USER/")[1].split("/")[0])
+    before, _ = read_npki_folder(folder, PASSWORD)
     renewed = run_json(cli, ["cert", "renew", "--key-dir", folder, "--password", PASSWORD], home, env=env)
     assert renewed["replaced"] == npki["serial"]
     assert run_json(cli, ["cert", "show", npki["serial"]], home)["revocation_reason"] == "superseded"
+    # Renewed in place, as NPKI software does: the same subject, so the same folder, now holding
+    # the renewed certificate and its new key (and nothing else: no partial files left).
+    assert renewed["files"] == [f"{folder}/signCert.der", f"{folder}/signPri.key"]
+    assert sorted(p.name for p in (tmp_path / "usb" / "NPKI" / "fincert" / "USER").iterdir()) == [folder.rsplit("/", 1)[1]]
+    assert sorted(p.name for p in Path(folder).iterdir()) == ["signCert.der", "signPri.key"]
+    after, after_key = read_npki_folder(folder, PASSWORD)
+    assert format(after.serial_number, "x") == renewed["serial"] and after.subject == before.subject
+    assert after_key.private_key.public_key().public_numbers() == after.public_key().public_numbers()
     wrong = cli(["cert", "renew", "--key-dir", folder, "--password", "Wr0ng-pass!!"], home, env=env)
     assert wrong.returncode == 1 and "password" in wrong.stderr
 
@@ -219,3 +229,8 @@ def test_reissue_names_which_certificate_to_replace(cli, home, tmp_path):
                               "--serial", older["serial"], "--reason", "forgotten", *storage], home)
     assert reissued["replaced"] == older["serial"] and reissued["product"] == "joint"
     assert run_json(cli, ["cert", "show", newer["serial"]], home)["status"] == "active"
+    # The reissued certificate keeps the older one's subject: its files replace the older one's
+    # (whose password was forgotten) in the same folder; the newer one's folder is untouched.
+    assert reissued["files"] == older["files"]
+    assert format(read_npki_folder(Path(older["files"][0]).parent, PASSWORD)[0].serial_number, "x") == reissued["serial"]
+    assert format(read_npki_folder(Path(newer["files"][0]).parent, PASSWORD)[0].serial_number, "x") == newer["serial"]

@@ -59,8 +59,16 @@ class SubjectIdentity:
 
     holder_name: str
     institution_name: str
+    #: The 20 digits after ``()`` in the CN that tell holders of the same name apart. A renewal or
+    #: reissue keeps the number of the certificate it replaces, so the subject, and with it the
+    #: NPKI folder (``USER/<subject>``), stays the same; a new issuance draws a fresh one.
+    subscriber_number: str | None = None
 
     def __post_init__(self) -> None:
+        if self.subscriber_number is not None and not (
+            len(self.subscriber_number) == 20 and self.subscriber_number.isascii() and self.subscriber_number.isdigit()
+        ):
+            raise InvalidInput("a subscriber number is 20 digits", field="subscriber_number")
         if not 1 <= len(self.holder_name.strip()) <= 30:
             raise InvalidInput("the holder's name must be 1 to 30 characters", field="name")
         if not 1 <= len(self.institution_name.strip()) <= 64:
@@ -101,6 +109,15 @@ class Hierarchy:
     issuing_id: int
     issuing_key_label: str
     created: bool
+
+
+def subscriber_number_of(certificate: x509.Certificate) -> str | None:
+    """The 20 digits after ``()`` in a certificate's CN (see ``SubjectIdentity``), if it has them."""
+    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        _, marker, number = str(attribute.value).rpartition("()")
+        if marker and len(number) == 20 and number.isascii() and number.isdigit():
+            return number
+    return None
 
 
 def serial_hex(serial: int) -> str:
@@ -355,7 +372,8 @@ class CertificateAuthority:
             raise PolicyViolation("the issuing CA has expired; no certificate can be issued under it")
         serial = new_serial()
         serial_text = serial_hex(serial)
-        common_name = f"{request.subject.holder_name.strip()}(){secrets.randbelow(10**20):020d}"
+        subscriber_number = request.subject.subscriber_number or f"{secrets.randbelow(10**20):020d}"
+        common_name = f"{request.subject.holder_name.strip()}(){subscriber_number}"
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.COUNTRY_NAME, "KR"),

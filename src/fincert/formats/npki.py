@@ -476,10 +476,23 @@ def write_npki_folder(
     """
     cert_dir = Path(root) / npki_cert_dir(ca_name, certificate.subject)
     cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private_file(
-        cert_dir / SIGN_CERT_FILENAME, certificate.public_bytes(serialization.Encoding.DER)
-    )
-    _write_private_file(cert_dir / SIGN_PRI_KEY_FILENAME, sign_pri_key)
+    # A renewal or reissue keeps the subject, so it writes over the files of the certificate it
+    # replaces, as NPKI software does. Each file is written in full beside its final name, then
+    # renamed over it: an interruption leaves the old file or the new one, never half of one.
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, data in (
+            (SIGN_PRI_KEY_FILENAME, sign_pri_key),
+            (SIGN_CERT_FILENAME, certificate.public_bytes(serialization.Encoding.DER)),
+        ):
+            partial = cert_dir / f".{name}.{secrets.token_hex(4)}.partial"
+            staged.append((partial, cert_dir / name))
+            _write_private_file(partial, data)
+        for partial, final in staged:
+            os.replace(partial, final)
+    finally:
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
     return cert_dir
 
 

@@ -35,7 +35,9 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fincert.ca.authority import CertificateAuthority, IssuanceRequest, IssuedCertificate, SubjectIdentity, normalize_serial
+from fincert.ca.authority import (
+    CertificateAuthority, IssuanceRequest, IssuedCertificate, SubjectIdentity, normalize_serial, subscriber_number_of,
+)
 from fincert.clock import Clock
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats.vid import identify_data_other_name
@@ -814,12 +816,13 @@ class CertificateLifecycle:
                     "this person already holds an active financial certificate: reissue it or register it at this institution"
                 ) from None
 
+        subscriber_number = self._subscriber_number_of(target_serial) if kind in ("reissue", "renew") and target_serial else None
         try:
             issued = self._ca.issue(
                 IssuanceRequest(
                     product=product,
                     public_key=public_key,
-                    subject=SubjectIdentity(member_name, institution_name),
+                    subject=SubjectIdentity(member_name, institution_name, subscriber_number),
                     member_id=member_id,
                     institution_id=institution_id,
                     identify_data=identify,
@@ -831,6 +834,13 @@ class CertificateLifecycle:
             raise Conflict("another request changed this holder's certificates at the same time; try again") from None
         hierarchy = self._ca.hierarchy()
         return IssuedToHolder(issued, [hierarchy.issuing, hierarchy.root], storage, replaced[0], random_num if storage == "cloud" else None)
+
+    def _subscriber_number_of(self, serial: str) -> str | None:
+        """The subscriber number in the CN of the certificate a renewal or reissue replaces: the
+        replacement keeps it, so its subject (and NPKI folder) is the replaced one's."""
+        with self._db.single_reads() as connection:
+            der = connection.execute(select(Certificate.der).where(Certificate.serial == serial)).scalar_one_or_none()
+        return subscriber_number_of(x509.load_der_x509_certificate(der)) if der else None
 
     def _discard_key(self, key_id: str, actor: str) -> None:
         with contextlib.suppress(FincertError):  # already destroyed: nothing usable is left

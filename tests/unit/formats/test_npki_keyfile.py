@@ -337,6 +337,34 @@ def test_folder_round_trip_and_file_modes(
     assert stat.S_IMODE((cert_dir / "signPri.key").stat().st_mode) == 0o600
 
 
+def test_writing_over_a_folder_keeps_the_old_files_whole_when_it_fails(
+    tmp_path: Path, issue_holder_cert, key_files: dict[str, bytes], monkeypatch
+) -> None:
+    """A renewal writes over the folder of the certificate it replaces. A write that fails half
+    way (a full USB stick) leaves the old files as they were and no partial file behind."""
+    cert = issue_holder_cert()
+    cert_dir = npki.write_npki_folder(tmp_path, "yessign", cert, key_files["seed-pbe"])
+    old = {name: (cert_dir / name).read_bytes() for name in ("signCert.der", "signPri.key")}
+    real = npki._write_private_file  # noqa: SLF001
+    written: list[Path] = []
+
+    def full_after_one(path: Path, data: bytes) -> None:
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        real(path, data)
+
+    monkeypatch.setattr(npki, "_write_private_file", full_after_one)
+    with pytest.raises(OSError):
+        npki.write_npki_folder(tmp_path, "yessign", cert, key_files["pbes2-seed"])
+    assert {p.name for p in cert_dir.iterdir()} == {"signCert.der", "signPri.key"}
+    assert {name: (cert_dir / name).read_bytes() for name in old} == old
+    monkeypatch.setattr(npki, "_write_private_file", real)
+    npki.write_npki_folder(tmp_path, "yessign", cert, key_files["pbes2-seed"])
+    assert (cert_dir / "signPri.key").read_bytes() == key_files["pbes2-seed"]
+    assert {p.name for p in cert_dir.iterdir()} == {"signCert.der", "signPri.key"}
+
+
 def test_folder_with_someone_elses_key_is_refused(
     tmp_path: Path, issue_holder_cert, ca_key: rsa.RSAPrivateKey, key_files: dict[str, bytes]
 ) -> None:
