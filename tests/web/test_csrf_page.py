@@ -103,3 +103,19 @@ def test_api_clients_and_scripts_still_get_the_problem_document(client, path, ac
         "detail": "the request lacks the CSRF token of this browser session; reload the page and try again",
     }
     assert "set-cookie" not in answer.headers
+
+
+@pytest.mark.parametrize("authorization", ["Bearer ", "Bearer    ", "bearer"])
+def test_an_empty_bearer_header_neither_skips_the_check_nor_uses_the_cookie(client, runtime, authorization):
+    """Requests carrying their own Bearer token are exempt from the CSRF check; an empty one was
+    exempt too and then fell back to the session cookie, so the cookie authorised a request that
+    was never checked. Now it is checked, and an empty Bearer is no credential at all."""
+    token = csrf(client)
+    signed_up = client.post(SIGNUP, data={**HOLDER, "csrf_token": token}, follow_redirects=False)
+    assert signed_up.status_code in (302, 303) and "fincert_session" in client.cookies
+    assert client.get("/api/v1/me").status_code == 200  # the cookie is this browser's session
+    assert client.get("/api/v1/me", headers={"authorization": authorization}).status_code == 401
+    refused = client.post("/api/v1/me/applications", json={"kind": "issue", "product": "joint"}, headers={"authorization": authorization})
+    assert refused.status_code == 403 and "csrf" in refused.text.lower()
+    assert client.post("/api/v1/me/applications", json={"kind": "issue", "product": "joint"},
+                       headers={"x-csrf-token": token}).status_code == 201  # nothing was opened before

@@ -29,8 +29,12 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def bearer_token(request: Request) -> str | None:
+    """The ``Authorization: Bearer`` token, else the session cookie. A Bearer header is the
+    caller's choice of credential even when it is empty: it never falls back to the cookie (the
+    CSRF check exempts requests that carry a Bearer token, so the cookie must not then be what
+    authorises them). Another scheme (a proxy's Basic) leaves the cookie in use."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
+    if header.lower().startswith("bearer ") or header.strip().lower() == "bearer":
         return header[7:].strip() or None
     return request.cookies.get(SESSION_COOKIE) or None
 

@@ -105,7 +105,10 @@ class CsrfProtection(HttpMiddleware):
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         needs_check = (
             method not in SAFE_METHODS
-            and not headers.get("authorization", "").lower().startswith("bearer ")
+            # A request authorised by its own Bearer token carries no ambient authority. An empty
+            # one is no token (``auth.bearer_token`` then refuses the request rather than use the
+            # cookie), so it is checked like any other.
+            and not _carries_bearer_token(headers.get("authorization", ""))
             and (
                 any(name in cookies for name in SESSION_COOKIES)
                 # Page forms are checked even before login (login CSRF); API uploads without a
@@ -203,3 +206,7 @@ def install(app: FastAPI) -> None:
     """CSRF inside, headers outside, so the refusal also carries the security headers."""
     app.add_middleware(CsrfProtection)
     app.add_middleware(SecurityHeaders)
+
+
+def _carries_bearer_token(authorization: str) -> bool:
+    return authorization.lower().startswith("bearer ") and bool(authorization[7:].strip())
