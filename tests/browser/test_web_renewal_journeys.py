@@ -99,15 +99,50 @@ def test_cloud_certificate_renewed_with_its_pin(served, page):
     expect(page.locator(f'tr[data-serial="{old_serial}"] small')).to_contain_text("일 남음")
     page.click(f'form[action="/certificates/{old_serial}/renew"] button')
     expect(page.locator("h1")).to_contain_text("인증서 갱신")
+    # The current PIN, typed once: no storage choice, no new PIN's rules, no second PIN box.
+    expect(page.locator("main")).to_contain_text("갱신할 인증서의 PIN을 입력하세요.")
+    expect(page.locator("main")).not_to_contain_text("인증서를 보관할 곳을 선택하세요")
+    expect(page.locator("main")).not_to_contain_text("같은 숫자 반복")
+    expect(page.locator('fieldset[data-keypad="pin_confirm"]')).to_have_count(0)
     # A wrong current PIN is shown in place; the right one renews.
     press_pin(page, "pin", "369258")
-    press_pin(page, "pin_confirm", "369258")
     page.click("form[data-pin-form] button[type=submit]")
     expect(page.locator("#e-pin")).to_contain_text("PIN이 틀렸습니다")
     expect(page.locator("h1")).to_contain_text("인증서 갱신")
     expect(page.locator("[data-file-store]")).to_have_count(0)
+    expect(page.locator('fieldset[data-keypad="pin_confirm"]')).to_have_count(0)
     new_serial = collect_cloud(page, PIN)
+    expect(page.locator("h1")).to_have_text("인증서가 갱신되었습니다")
     assert new_serial != old_serial
     assert served.runtime.lifecycle.show(new_serial).status == "active"
     old_view = served.runtime.lifecycle.show(old_serial)
     assert old_view.status == "revoked" and old_view.revocation_reason == "superseded"
+
+
+def test_a_locked_cloud_certificate_is_reissued_not_renewed_nor_used(served, page):
+    holder = person()
+    sign_up(page, served.base, holder, institution="HANBIT")
+    apply(page, "financial")
+    answer_security_card(page, demo_security_card(page))
+    page.click('form[action="/issue/verify-complete"] button')
+    serial = collect_cloud(page, PIN)
+    for _ in range(5):
+        page.goto(f"{served.base}/sign")
+        page.fill("#f-to_account", "123-456")
+        page.fill("#f-amount", "1000")
+        press_pin(page, "pin", "369258")
+        page.click('form[action="/sign"] button[type=submit]')
+    expect(page.locator("main").get_by_role("alert").filter(has_text="PIN을 5번 틀려 인증서가 잠겼습니다")).to_have_count(1)
+    assert served.runtime.lifecycle.show(serial).locked is True
+
+    page.goto(f"{served.base}/certificates")
+    row = page.locator(f'tr[data-serial="{serial}"]')
+    expect(row.locator("[data-locked] a[href='/reissue']")).to_have_text("재발급하기")
+    expect(row.locator(f'form[action="/certificates/{serial}/renew"]')).to_have_count(0)
+    expect(row.get_by_text("갱신", exact=True)).to_have_count(0)
+
+    page.goto(f"{served.base}/sign")
+    expect(page.locator(f'#f-serial option[value="{serial}"]')).to_have_count(0)
+    expect(page.locator("p[data-locked]")).to_contain_text("잠긴 인증서는 서명에 쓸 수 없습니다")
+    page.click("p[data-locked] a[href='/reissue']")
+    expect(page.locator("ol.steps li[aria-current=step]")).to_contain_text("재발급 신청")

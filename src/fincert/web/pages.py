@@ -28,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from fincert.api import metrics
-from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, RateLimited, Unauthorized
+from fincert.errors import Conflict, FincertError, InvalidInput, Locked, NotFound, RateLimited, Unauthorized
 from fincert.ra.registrar import MemberLogin, MemberPrincipal
 from fincert.runtime import Runtime
 from fincert.storage.models import MAX_ID
@@ -481,24 +481,36 @@ def verify_complete(flow: str, request: Request) -> Response:
     if not hasattr(collection, "reference_number"):
         return redirect("/certificates?registered=1")
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
-    context = {"collection": collection, "application": application, "flow": flow, "switch_form": _switch_form(flow, collection), **_member_context(runtime, member)}
     if flow == "reissue":
-        return render(request, "process.html", {"steps": REISSUE_STEPS, "step": 2, **context})
+        return _process_page(request, collection, application, member)
+    context = {"collection": collection, "application": application, "flow": flow, "switch_form": _switch_form(flow, collection), **_member_context(runtime, member)}
     return _store_page(request, {"steps": ISSUE_STEPS, "step": 4, **context})
+
+
+def _process_page(request: Request, collection: Any, application: Any, member: MemberPrincipal) -> Response:
+    """재발급 절차 진행 (the reissue wizard's third step): the reference number and authorization
+    code, before the store step. Its language switch draws this page again (``process``), not
+    the store step the page's own button leads to."""
+    context = {
+        "steps": REISSUE_STEPS, "step": 2, "collection": collection, "application": application, "flow": "reissue",
+        "switch_form": _switch_form("reissue", collection, action="process"), **_member_context(_runtime(request), member),
+    }
+    return render(request, "process.html", context)
 
 
 # -- step 5: download and store ------------------------------------------------------------------
 
 
-def _switch_form(flow: str, collection: Any) -> dict[str, Any]:
+def _switch_form(flow: str, collection: Any, *, action: str = "show") -> dict[str, Any]:
     """The language switch of a page showing the reference number and authorization code (shown
-    once: no page can be opened again to show them): the store page again (``show``) in the
-    other language, from the values the page holds."""
+    once: no page can be opened again to show them): the same page again (the store page,
+    ``show``; the reissue process page, ``process``) in the other language, from the values the
+    page holds."""
     if not isinstance(collection, dict):
         collection = {"reference_number": collection.reference_number, "authorization_code": collection.authorization_code}
     return {
         "action": f"/{'issue' if flow == 'renew' else flow}/store",
-        "fields": {"action": "show", "reference_number": collection.get("reference_number", ""), "authorization_code": collection.get("authorization_code", "")},
+        "fields": {"action": action, "reference_number": collection.get("reference_number", ""), "authorization_code": collection.get("authorization_code", "")},
     }
 
 
@@ -527,11 +539,16 @@ async def store(flow: str, request: Request) -> Response:
         "steps": steps, "step": step, "flow": flow, "collection": collection, "application": application,
         "switch_form": _switch_form(flow, collection), **_member_context(runtime, member),
     }
+    if form.get("action") == "process" and flow == "reissue":
+        # The process page's language switch: that page again, not the store step after it.
+        return _process_page(request, collection, application, member)
     if form.get("action") == "show":
         return _store_page(request, context)
     started = time.perf_counter()
     try:
-        if form.get("pin", "") != form.get("pin_confirm", ""):
+        # A new PIN is typed twice (a typo would become a PIN the holder does not know); a cloud
+        # renewal's is the current PIN, typed once: a wrong one is refused by the vault.
+        if flow != "renew" and form.get("pin", "") != form.get("pin_confirm", ""):
             raise InvalidInput("the two PINs differ", field="pin_confirm")
         issued = runtime.lifecycle.collect(
             collection["reference_number"], collection["authorization_code"], pin=form.get("pin", ""), actor=member.actor
@@ -593,8 +610,13 @@ def _certificates_page(request: Request, member: MemberPrincipal, *, status: int
     runtime = _runtime(request)
     now = runtime.clock.now()
     certificates = runtime.lifecycle.certificates_of(member.member_id)
+    # A cloud certificate locked after too many wrong PINs can only be reissued (its row links
+    # to the reissue page): renewing would need the PIN its key no longer takes.
     rows = [
-        {"view": c, "days_left": max(0, (c.not_after - now).days), "renewable": c.status == "active" and c.not_after - now <= dt.timedelta(days=runtime.settings.renewal_window_days)}
+        {
+            "view": c, "days_left": max(0, (c.not_after - now).days),
+            "renewable": c.status == "active" and not c.locked and c.not_after - now <= dt.timedelta(days=runtime.settings.renewal_window_days),
+        }
         for c in certificates
     ]
     context = _member_context(runtime, member)
@@ -634,6 +656,9 @@ def renew(serial: str, request: Request) -> Response:
     member = _member_or_login(request, "/certificates")
     runtime = _runtime(request)
     with on_error_show(_certificates_page, request, member, default_field="renew", error_serial=serial):
+        # Refused before an application is opened: a locked key takes no PIN (reissue it).
+        if any(c.serial == serial and c.locked for c in runtime.lifecycle.certificates_of(member.member_id)):
+            raise Locked("This certificate is locked after too many wrong PINs: reissue it.", field="renew")
         application_id = _open_application(request, member, "renew", target_serial=serial)
         collection = runtime.lifecycle.verify(application_id, [], actor=member.actor, member_id=member.member_id)
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
@@ -660,8 +685,11 @@ async def register_elsewhere(request: Request) -> Response:
 
 def _sign_page(request: Request, member: MemberPrincipal, *, status: int = 200, **extra: Any) -> Response:
     runtime = _runtime(request)
-    cloud = [c for c in runtime.lifecycle.certificates_of(member.member_id) if c.status == "active" and c.storage == "cloud"]
-    return render(request, "sign.html", {"cloud_certificates": cloud, **_member_context(runtime, member), **extra}, status=status)
+    active = [c for c in runtime.lifecycle.certificates_of(member.member_id) if c.status == "active" and c.storage == "cloud"]
+    # A locked key signs nothing: it is named with the way out (reissue), not offered.
+    cloud = [c for c in active if not c.locked]
+    locked = [c for c in active if c.locked]
+    return render(request, "sign.html", {"cloud_certificates": cloud, "locked_certificates": locked, **_member_context(runtime, member), **extra}, status=status)
 
 
 @router.get("/sign", response_class=HTMLResponse)
