@@ -31,7 +31,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,11 +42,11 @@ from fincert.clock import Clock
 from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats.vid import identify_data_other_name
 from fincert.keys.vault import CloudKeyVault
-from fincert.ra.registrar import Registrar
+from fincert.ra.registrar import DEFAULT_PAGE_SIZE, Page, Registrar, check_page_size, cursor_position, page_cursor
 from fincert.ra.verifiers.base import Evidence
 from fincert.storage import audit, driver
 from fincert.storage.db import Database
-from fincert.storage.models import Certificate, Institution
+from fincert.storage.models import MAX_ID, Certificate, Institution
 from fincert.storage.models_lifecycle import Application, CertificateRegistration, ExpiryNotice, HolderCertificate
 from fincert.storage.models_ra import Member
 
@@ -319,6 +319,35 @@ class CertificateLifecycle:
                 .limit(limit)
             ).scalars()
             return [self._view(session, r) for r in rows]
+
+    def certificates_page(
+        self, institution_id: int, *, limit: int = DEFAULT_PAGE_SIZE, before: str | None = None, query: str = ""
+    ) -> Page[CertificateView]:
+        """One page of the certificates issued through an institution, newest first (the order of
+        ``certificates_of_institution``), by keyset on the row id; ``before`` is the previous
+        page's ``next``, which names the last certificate shown by its serial (the row id is not
+        shown anywhere). ``query`` keeps those whose serial contains it (a short number is a
+        member number: see ``_MEMBER_NUMBER_DIGITS``), with exactly that serial (leading zeros or
+        colons as OpenSSL prints it), or of that member number; text that can be none of these
+        finds nothing. Only ever the institution's own certificates: a cursor
+        naming another institution's certificate is refused as one that names none."""
+        limit = check_page_size(limit)
+        scope = (Certificate.status == "issued", Certificate.institution_id == institution_id)
+        statement = select(Certificate).where(*scope)
+        if query:
+            statement = statement.where(_certificate_search(query))
+        with self._db.reader() as session:
+            if before is not None:
+                position = cursor_position("c", before)
+                last = None
+                if len(position) <= 64 and all(c in "0123456789abcdef" for c in position):
+                    last = session.execute(select(Certificate.id).where(Certificate.serial == position, *scope)).scalar_one_or_none()
+                if last is None:
+                    raise InvalidInput("before is not a cursor of this list: pass the next value of the previous page as it is", field="before")
+                statement = statement.where(Certificate.id < last)
+            rows = list(session.execute(statement.order_by(Certificate.id.desc()).limit(limit + 1)).scalars())
+            items = [self._view(session, r) for r in rows[:limit]]
+        return Page(items, page_cursor("c", rows[limit - 1].serial) if len(rows) > limit else None)
 
     def application(self, application_id: int, *, member_id: int | None = None) -> ApplicationView:
         with self._db.reader() as session:
@@ -998,6 +1027,29 @@ class CloudSignature:
 
 class _Expired(Exception):
     pass
+
+
+#: A search of up to this many decimal digits is a member number (or a whole serial), not a part
+#: of serials: nearly every serial holds some short run of digits, and the member would be lost
+#: among them.
+_MEMBER_NUMBER_DIGITS = 7
+
+
+def _certificate_search(query: str) -> Any:
+    """The condition of a certificate search (``CertificateLifecycle.certificates_page``): the
+    serial contains it, is exactly it, or the member number is it. Matches nothing for text that
+    can be none of these (so no such text, a NUL included, reaches the database)."""
+    cleaned = query.strip().lower().replace(":", "")
+    cleaned = cleaned[2:] if cleaned.startswith("0x") else cleaned
+    conditions = []
+    if cleaned and len(cleaned) <= 64 and all(c in "0123456789abcdef" for c in cleaned):
+        if not (cleaned.isdigit() and len(cleaned) <= _MEMBER_NUMBER_DIGITS):
+            conditions.append(Certificate.serial.contains(cleaned, autoescape=True))
+        with contextlib.suppress(InvalidInput):
+            conditions.append(Certificate.serial == normalize_serial(cleaned))
+    if cleaned.isascii() and cleaned.isdigit() and 0 < int(cleaned) <= MAX_ID:
+        conditions.append(Certificate.member_id == int(cleaned))
+    return or_(*conditions) if conditions else false()
 
 
 def _was_replaced(session: Session, serial: str) -> bool:

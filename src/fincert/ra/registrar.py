@@ -9,21 +9,24 @@ transaction, with no personal data in the audit details.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import ipaddress
 import json
+import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fincert.clock import Clock
 from fincert.errors import Conflict, FincertError, Forbidden, InvalidInput, NotFound, Unauthorized
-from fincert.ra.identity import ResidentNumber, parse_rrn, validate_email, validate_mobile_phone, validate_person_name
+from fincert.ra.identity import ResidentNumber, clean_text, parse_rrn, validate_email, validate_mobile_phone, validate_person_name
 from fincert.ra.institutions import could_be_code
 from fincert.ra.passwords import FailureWindow, LoginThrottle, PasswordHasher
 from fincert.ra.pii import PiiVault
@@ -35,8 +38,8 @@ from fincert.ra.verifiers.security_card import SecurityCardState, SecurityCardVe
 from fincert.ra.verifiers.webauthn import WebAuthnState, WebAuthnVerifier
 from fincert.storage import audit
 from fincert.storage.db import Database
-from fincert.storage.models import AuditRecord, Institution
-from fincert.storage.models_ra import LoginFailureWindow, Member, MemberCredential, MemberSession, Operator, OutboxMessage
+from fincert.storage.models import MAX_ID, AuditRecord, Institution
+from fincert.storage.models_ra import LoginFailureWindow, Member, MemberCredential, MemberSession, Operator, OperatorSession, OutboxMessage
 
 #: Identity methods and the state class each verifier keeps.
 STATE_TYPES: dict[str, Any] = {
@@ -48,6 +51,14 @@ STATE_TYPES: dict[str, Any] = {
 }
 METHODS = tuple(STATE_TYPES)
 RRN_INDEX_PURPOSE = "member-rrn"
+#: How a console session token starts (the cookie holds it; the database only its SHA-256).
+CONSOLE_SESSION_PREFIX = "fos_"
+CONSOLE_SESSION_LIFETIME = dt.timedelta(minutes=30)
+#: The rows an operator's list pages and list endpoints answer with at once, and the most they may ask for.
+DEFAULT_PAGE_SIZE = 200
+MAX_PAGE_SIZE = 500
+#: The longest member search (a name is at most 30 letters, a phone number 13 characters).
+MAX_SEARCH_LENGTH = 64
 
 
 def _token_hash(token: str) -> str:
@@ -110,6 +121,58 @@ class MemberLogin:
     token: str
     member_id: int
     expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ConsoleLogin:
+    """A console session just opened: the token (for the cookie, shown nowhere else) and its end."""
+
+    token: str
+    operator: OperatorPrincipal
+    expires_at: dt.datetime
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of an institution's list: its rows, and the cursor of the page after it (None on
+    the last page). The cursor is opaque to callers; ``page_cursor``/``cursor_position`` make and read it."""
+
+    items: list[T]
+    next: str | None
+
+
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{4,128}")
+
+
+def page_cursor(kind: str, position: str | int) -> str:
+    """The cursor of the page after the row at ``position`` in the list ``kind`` (base64url of
+    ``kind:position``, so that clients pass it back as it is rather than compute it)."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def cursor_position(kind: str, cursor: str) -> str:
+    """The position a cursor of the list ``kind`` names; ``InvalidInput`` (field ``before``) for
+    anything ``page_cursor`` did not make for that list. Never echoes the input."""
+    bad = InvalidInput("before is not a cursor of this list: pass the next value of the previous page as it is", field="before")
+    if not isinstance(cursor, str) or not _CURSOR.fullmatch(cursor):
+        raise bad
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise bad from None
+    prefix, _, position = text.partition(":")
+    if prefix != kind or not position:
+        raise bad
+    return position
+
+
+def check_page_size(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}", field="limit")
+    return limit
 
 
 class Registrar:
@@ -263,6 +326,9 @@ class Registrar:
             if row is None:
                 raise NotFound(f"no operator {username}")
             row.password_hash = password_hash
+            # A new password ends the console sessions the old one opened (a leaked password is
+            # the usual reason to change it).
+            session.execute(delete(OperatorSession).where(OperatorSession.operator_id == row.id))
             audit.append(
                 session, action="operator.password-set", actor=actor, subject_type="operator", subject_id=row.username,
                 now=now, institution_id=row.institution_id,
@@ -311,6 +377,49 @@ class Registrar:
         if principal is None:
             raise Unauthorized("wrong username or password")
         return principal
+
+    # -- console sessions ----------------------------------------------------------------------
+
+    def open_console_session(self, operator: OperatorPrincipal, *, lifetime: dt.timedelta = CONSOLE_SESSION_LIFETIME) -> ConsoleLogin:
+        """A server-side console session for an operator that ``authenticate_operator_password``
+        just let in: a random token (only its SHA-256 is stored) that ``close_console_session``
+        ends. The operator's sessions that have expired are removed on the way."""
+        token = CONSOLE_SESSION_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            row = session.get(Operator, operator.operator_id)
+            if row is None or row.disabled:
+                raise Unauthorized("unknown or disabled operator")
+            session.execute(delete(OperatorSession).where(OperatorSession.operator_id == row.id, OperatorSession.expires_at <= now))
+            session.add(OperatorSession(token_hash=_token_hash(token), operator_id=row.id, created_at=now, expires_at=now + lifetime))
+        return ConsoleLogin(token, operator, now + lifetime)
+
+    def authenticate_console_session(self, token: str) -> OperatorPrincipal:
+        """The operator of a console session token; ``Unauthorized`` once it was closed, has
+        expired, or its operator was disabled."""
+        if not isinstance(token, str) or not token.startswith(CONSOLE_SESSION_PREFIX) or len(token) > 128:
+            raise Unauthorized("not logged in to the console or the session expired")
+        now = self._clock.now()
+        with self._db.reader() as session:
+            found = session.execute(
+                select(OperatorSession.expires_at, Operator.id, Operator.username, Operator.disabled, Institution.id, Institution.code)
+                .join(Operator, Operator.id == OperatorSession.operator_id)
+                .join(Institution, Institution.id == Operator.institution_id)
+                .where(OperatorSession.token_hash == _token_hash(token))
+            ).one_or_none()
+        if found is None:
+            raise Unauthorized("not logged in to the console or the session expired")
+        expires_at, operator_id, username, disabled, institution_id, institution_code = found
+        if disabled or _aware(expires_at) <= now:
+            raise Unauthorized("not logged in to the console or the session expired")
+        return OperatorPrincipal(operator_id, username, institution_id, institution_code)
+
+    def close_console_session(self, token: str) -> None:
+        """Logout: the session's row is deleted, so the token (a copied cookie too) no longer works."""
+        if not isinstance(token, str) or not token.startswith(CONSOLE_SESSION_PREFIX) or len(token) > 128:
+            return
+        with self._db.transaction() as session:
+            session.execute(delete(OperatorSession).where(OperatorSession.token_hash == _token_hash(token)))
 
     # -- members -----------------------------------------------------------------------------
 
@@ -411,6 +520,48 @@ class Registrar:
         with self._db.reader() as session:
             rows = session.execute(select(Member).where(Member.institution_id == institution_id).order_by(Member.id)).scalars()
             return [self.view(session, m) for m in rows]
+
+    def members_page(self, institution_id: int, *, limit: int = DEFAULT_PAGE_SIZE, before: str | None = None, query: str = "") -> Page[MemberView]:
+        """One page of an institution's members, oldest first (the order of ``list_members``),
+        by keyset on the member number; ``before`` is the previous page's ``next``. ``query``
+        keeps those whose name starts with it, with that member number, or with that phone
+        number (never a resident number: see ``find_member_by_rrn``). Only ever the institution's
+        own members: a cursor or number of another institution's member finds none of theirs."""
+        limit = check_page_size(limit)
+        after = 0
+        if before is not None:
+            position = cursor_position("m", before)
+            if not position.isdigit() or not 0 < int(position) <= MAX_ID:
+                raise InvalidInput("before is not a cursor of this list: pass the next value of the previous page as it is", field="before")
+            after = int(position)
+        statement = select(Member).where(Member.institution_id == institution_id, Member.id > after)
+        matches = _member_search(query)
+        if matches is not None:
+            statement = statement.where(matches)
+        with self._db.reader() as session:
+            rows = list(session.execute(statement.order_by(Member.id).limit(limit + 1)).scalars())
+            items = [self.view(session, m) for m in rows[:limit]]
+        return Page(items, page_cursor("m", rows[limit - 1].id) if len(rows) > limit else None)
+
+    def find_member_by_rrn(self, institution_id: int, rrn: str, *, actor: str) -> MemberView:
+        """The institution's member with exactly this resident number, found by its blind index
+        (the number itself is neither stored nor compared in plaintext); ``NotFound`` otherwise,
+        a member of another institution included. The number is never echoed. A lookup that
+        finds a member is audited (``member.found-by-rrn``, without the number): who looked
+        whom up by a resident number is something a supervisor asks."""
+        resident = parse_rrn(rrn)
+        index = self._pii.blind_index(resident.digits, RRN_INDEX_PURPOSE)
+        with self._db.transaction() as session:
+            member = session.execute(
+                select(Member).where(Member.institution_id == institution_id, Member.rrn_index == index)
+            ).scalar_one_or_none()
+            if member is None:
+                raise NotFound("no member of this institution has that resident number")
+            audit.append(
+                session, action="member.found-by-rrn", actor=actor, subject_type="member", subject_id=member.id,
+                now=self._clock.now(), institution_id=institution_id,
+            )
+            return self.view(session, member)
 
     def resident_number(self, member_id: int) -> ResidentNumber:
         """Decrypt a member's resident number (for the VID at issuance; never for display)."""
@@ -752,6 +903,26 @@ class Registrar:
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+def _member_search(query: str) -> Any:
+    """The condition of a member search (``Registrar.members_page``), or None for no search.
+    ``InvalidInput`` (field ``q``) for text no member could match that must not reach the
+    database (a NUL, other control characters, past ``MAX_SEARCH_LENGTH``)."""
+    # As names were stored: NFC, runs of spaces collapsed; control characters refused.
+    query = clean_text(query, field="q", what="the search")
+    if not query:
+        return None
+    if len(query) > MAX_SEARCH_LENGTH:
+        raise InvalidInput(f"search by a name, member number or phone number (at most {MAX_SEARCH_LENGTH} characters)", field="q")
+    conditions = [func.lower(Member.name).startswith(query.lower(), autoescape=True)]
+    if query.isascii() and query.isdigit() and 0 < int(query) <= MAX_ID:
+        conditions.append(Member.id == int(query))
+    try:
+        conditions.append(Member.phone == validate_mobile_phone(query))
+    except InvalidInput:
+        pass  # not a phone number
+    return or_(*conditions)
 
 
 #: Shortest console password of an operator: the console reaches every member of an institution.

@@ -1,4 +1,5 @@
-"""Registration-authority tables: operators, members, their credentials, sessions, outbox.
+"""Registration-authority tables: operators and their console sessions, members, their
+credentials, sessions, outbox.
 
 Resident numbers are stored only as AES-256-GCM ciphertext under a per-member data key (itself
 wrapped by the master key, which never enters the database), a keyed HMAC blind index for
@@ -28,6 +29,18 @@ class Operator(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OperatorSession(Base):
+    """An operator logged in to the console; the token itself is never stored, only its SHA-256.
+    Logging out deletes the row, so a copied cookie stops working with it."""
+
+    __tablename__ = "operator_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Member(Base):

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from fincert.api.params import RowId
 from fincert.errors import FincertError, InvalidInput
-from fincert.ra.lifecycle import OPERATOR_REVOCATION_REASONS, CertificateView
-from fincert.ra.registrar import OperatorPrincipal
+from fincert.ra.lifecycle import OPERATOR_REVOCATION_REASONS
+from fincert.ra.registrar import DEFAULT_PAGE_SIZE, OperatorPrincipal, Page
 from fincert.runtime import Runtime
-from fincert.storage.models import MAX_ID
 from fincert.va.reasons import REVOCATION_REASONS
 from fincert.web import qr
 from fincert.web.rendering import PageAnswer, PageRoute, on_error_show, page_of_form, redirect, render
-from fincert.web.sessions import clear_console_cookie, current_operator, set_console_cookie
+from fincert.web.sessions import clear_console_cookie, current_operator, end_console_session, set_console_cookie
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=PageRoute)
 
@@ -74,8 +74,9 @@ async def console_login(request: Request) -> Response:
         operator = runtime.registrar.authenticate_operator_password(
             form.get("username", ""), form.get("password", ""), address=request.client.host if request.client else "unknown"
         )
+        login = runtime.registrar.open_console_session(operator)
     response = redirect("/console/members")
-    set_console_cookie(response, request, runtime, operator)
+    set_console_cookie(response, request, login)
     return response
 
 
@@ -95,26 +96,63 @@ async def demo_operator(request: Request) -> Response:
         operator = runtime.registrar.authenticate_operator_password(
             username, password, address=request.client.host if request.client else "unknown"
         )
+        login = runtime.registrar.open_console_session(operator)
     response = _members_page(request, operator, demo_credentials={"username": username, "password": password})
-    set_console_cookie(response, request, runtime, operator)
+    set_console_cookie(response, request, login)
     return response
 
 
 @router.post("/logout")
 def console_logout(request: Request) -> Response:
+    end_console_session(request, _runtime(request))
     response = redirect("/console")
     clear_console_cookie(response)
     return response
 
 
-def _members_page(request: Request, operator: OperatorPrincipal, *, status: int = 200, **extra: Any) -> Response:
-    members = _runtime(request).registrar.list_members(operator.institution_id)
-    return _page(request, "console/members.html", operator, {"members": members, **extra}, status=status)
+# -- lists, a page at a time ----------------------------------------------------------------------
+
+
+def _paging(request: Request) -> tuple[int, str | None]:
+    """The ``limit`` and ``before`` of a list page's address (``InvalidInput`` for a limit that is
+    no number; the registrar checks the rest, as for the API)."""
+    text = request.query_params.get("limit", "").strip()
+    if text and not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise InvalidInput("limit must be a whole number from 1 to 500", field="limit")
+    return (int(text) if text else DEFAULT_PAGE_SIZE), (request.query_params.get("before") or None)
+
+
+def _page_links(path: str, page: Page[Any], *, limit: int = DEFAULT_PAGE_SIZE, later: bool = False, **kept: str) -> dict[str, str | None]:
+    """The addresses of the page after ``page`` (None on the last) and of the first page (None
+    unless ``page`` is a later one), keeping the search and the page size."""
+    params = {k: v for k, v in kept.items() if v}
+    if limit != DEFAULT_PAGE_SIZE:
+        params["limit"] = str(limit)
+    return {
+        "next_url": f"{path}?{urlencode({**params, 'before': page.next})}" if page.next else None,
+        "first_url": (f"{path}?{urlencode(params)}" if params else path) if later else None,
+    }
+
+
+def _members_page(request: Request, operator: OperatorPrincipal, *, status: int = 200, members: Page[Any] | None = None,
+                  q: str = "", limit: int = DEFAULT_PAGE_SIZE, later: bool = False, **extra: Any) -> Response:
+    """The member list (the page ``members`` found, else the first page) and the registration form."""
+    if members is None:
+        members, q, limit, later = _runtime(request).registrar.members_page(operator.institution_id), "", DEFAULT_PAGE_SIZE, False
+    links = _page_links("/console/members", members, limit=limit, later=later, q=q)
+    return _page(request, "console/members.html", operator, {"members": members.items, "q": q, **links, **extra}, status=status)
 
 
 @router.get("/members", response_class=HTMLResponse)
 def members(request: Request) -> Response:
-    return _members_page(request, _operator(request))
+    operator = _operator(request)
+    q = request.query_params.get("q", "").strip()
+    # A page of the list that cannot be shown (a bad cursor, a search with a NUL): the first page,
+    # with the message by the search box or at the top.
+    with on_error_show(_members_page, request, operator, default_field="q"):
+        limit, before = _paging(request)
+        found = _runtime(request).registrar.members_page(operator.institution_id, limit=limit, before=before, query=q)
+    return _members_page(request, operator, members=found, q=q, limit=limit, later=before is not None)
 
 
 @router.post("/members")
@@ -158,41 +196,27 @@ async def enroll(member_id: RowId, request: Request) -> Response:
     return _member_page(request, operator, member_id, handout=handout, otp_qr=otp_qr)
 
 
-def _certificates_page(request: Request, operator: OperatorPrincipal, *, query: str = "", status: int = 200, **extra: Any) -> Response:
-    """The institution's certificates; ``query`` keeps those whose serial contains it, or of that member number."""
-    runtime = _runtime(request)
-    rows = runtime.lifecycle.certificates_of_institution(operator.institution_id)
-    if query:
-        rows = [c for c in rows if query in c.serial.lower() or query == str(c.member_id)]
-        rows += [c for c in _exact_matches(runtime, operator, query) if c.serial not in {r.serial for r in rows}]
-    return _page(request, "console/certificates.html", operator, {"certificates": rows, "q": query, "reasons": OPERATOR_REVOCATION_REASONS, "final_reasons": [r for r in OPERATOR_REVOCATION_REASONS if r != "certificateHold"], **extra}, status=status)
-
-
-def _exact_matches(runtime: Runtime, operator: OperatorPrincipal, query: str) -> list[CertificateView]:
-    """The institution's certificates with exactly that serial, or of exactly that member number,
-    however old: the list holds only the newest ones, and a serial as OpenSSL prints it (an even
-    number of digits, so often a leading 0) must find its certificate too."""
-    found: list[CertificateView] = []
-    try:
-        found.append(runtime.lifecycle.show(query))
-    except FincertError:
-        pass  # not a serial, or no certificate issued with it
-    if query.isdigit() and 0 < int(query) <= MAX_ID:
-        member_id = int(query)
-        try:
-            runtime.registrar.show_member(member_id, institution_id=operator.institution_id)
-        except FincertError:
-            pass  # no member of this institution
-        else:
-            found += [c for c in runtime.lifecycle.certificates_of(member_id) if c.member_id == member_id]
-    # Another institution's certificate is "not found", exactly as one that does not exist.
-    return [c for c in found if c.institution == operator.institution_code]
+def _certificates_page(request: Request, operator: OperatorPrincipal, *, status: int = 200, certificates: Page[Any] | None = None,
+                       query: str = "", limit: int = DEFAULT_PAGE_SIZE, later: bool = False, **extra: Any) -> Response:
+    """The institution's certificates: the page ``certificates`` found (a search: those whose
+    serial contains ``query``, with that serial or of that member number), else the first page."""
+    if certificates is None:
+        certificates, query, limit, later = _runtime(request).lifecycle.certificates_page(operator.institution_id), "", DEFAULT_PAGE_SIZE, False
+    links = _page_links("/console/certificates", certificates, limit=limit, later=later, q=query)
+    return _page(request, "console/certificates.html", operator, {
+        "certificates": certificates.items, "q": query, "reasons": OPERATOR_REVOCATION_REASONS,
+        "final_reasons": [r for r in OPERATOR_REVOCATION_REASONS if r != "certificateHold"], **links, **extra,
+    }, status=status)
 
 
 @router.get("/certificates", response_class=HTMLResponse)
 def certificates(request: Request) -> Response:
     operator = _operator(request)
-    return _certificates_page(request, operator, query=request.query_params.get("q", "").strip().lower().replace(":", ""))
+    query = request.query_params.get("q", "").strip().lower().replace(":", "")
+    with on_error_show(_certificates_page, request, operator, default_field="q"):
+        limit, before = _paging(request)
+        found = _runtime(request).lifecycle.certificates_page(operator.institution_id, limit=limit, before=before, query=query)
+    return _certificates_page(request, operator, certificates=found, query=query, limit=limit, later=before is not None)
 
 
 @router.post("/certificates/{serial}/revoke")

@@ -13,8 +13,10 @@ from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
 from fincert.api.params import NO_NUL, RowId
+from fincert.api.routes.ra import PageCursor, PageLimit
 from fincert.errors import InvalidInput
 from fincert.ra.lifecycle import POLICY_PURPOSE, Collection
+from fincert.ra.registrar import DEFAULT_PAGE_SIZE
 
 router = APIRouter(prefix="/api/v1", tags=["certificates"])
 
@@ -174,9 +176,13 @@ def sign_with_cloud(serial: str, body: CloudSignIn, member: MemberDep, runtime: 
     }
 
 
-@router.get("/institutions/{code}/certificates", summary="Certificates issued through the institution")
-def institution_certificates(code: str, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return {"certificates": [c.as_json() for c in runtime.lifecycle.certificates_of_institution(operator.institution_id)]}
+@router.get("/institutions/{code}/certificates", summary="Certificates issued through the institution, a page at a time")
+def institution_certificates(
+    code: str, operator: OperatorDep, runtime: RuntimeDep, limit: PageLimit = DEFAULT_PAGE_SIZE, before: PageCursor = None
+) -> dict[str, Any]:
+    """Newest first; `next` is the cursor of the following page (`before=next`), null on the last."""
+    page = runtime.lifecycle.certificates_page(operator.institution_id, limit=limit, before=before)
+    return {"certificates": [c.as_json() for c in page.items], "next": page.next}
 
 
 @router.post("/institutions/{code}/certificates/{serial}/revoke", summary="Revoke a certificate issued through the institution")

@@ -8,8 +8,16 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from fincert.api.auth import MemberDep, OperatorDep, RuntimeDep
-from fincert.api.params import OptionalRowIdQuery, RowId
+from fincert.api.params import NO_NUL, OptionalRowIdQuery, RowId
 from fincert.errors import Forbidden, InvalidInput, NotFound
+from fincert.ra.registrar import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+#: The paging parameters of an institution's lists (members here, certificates in ``lifecycle``).
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"How many rows at most (1 to {MAX_PAGE_SIZE}).")]
+PageCursor = Annotated[
+    str | None,
+    Query(max_length=128, description="Where to continue: the `next` of the previous page, passed back as it is (opaque)."),
+]
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
@@ -129,9 +137,30 @@ def finish_webauthn(challenge_id: str, body: VerifyIn, member: MemberDep, runtim
     return runtime.registrar.finish_webauthn(member.member_id, challenge_id, body.response, actor=member.actor)
 
 
-@router.get("/institutions/{code}/members", summary="The institution's members")
-def list_members(code: str, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return {"members": [m.as_json() for m in runtime.registrar.list_members(operator.institution_id)]}
+class MemberLookupIn(BaseModel):
+    rrn: str = Field(max_length=32, pattern=NO_NUL, description="resident registration number, YYMMDD-GNNNNNN (in the body: never in a URL)")
+
+
+@router.get("/institutions/{code}/members", summary="The institution's members, a page at a time")
+def list_members(
+    code: str,
+    operator: OperatorDep,
+    runtime: RuntimeDep,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    before: PageCursor = None,
+    q: Annotated[
+        str,
+        Query(max_length=128, description="Keep members whose name starts with this, with this member number, or with this phone number."),
+    ] = "",
+) -> dict[str, Any]:
+    """Oldest first; `next` is the cursor of the following page (`before=next`), null on the last."""
+    page = runtime.registrar.members_page(operator.institution_id, limit=limit, before=before, query=q)
+    return {"members": [m.as_json() for m in page.items], "next": page.next}
+
+
+@router.post("/institutions/{code}/members/lookup", summary="The member with a resident number (exact match, by its blind index)")
+def lookup_member(code: str, body: MemberLookupIn, operator: OperatorDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.registrar.find_member_by_rrn(operator.institution_id, body.rrn, actor=operator.actor).as_json()
 
 
 @router.post("/institutions/{code}/members", status_code=201, summary="Register a member (by an operator)")
