@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation, VerificationFailed
+from fincert.errors import Conflict, FincertError, InvalidInput, Locked, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats.vid import vid_matches
 from fincert.ra.verifiers.base import make_evidence
 from fincert.storage.models import AuditRecord
@@ -412,6 +412,11 @@ def test_show_says_when_a_cloud_certificate_is_locked(world, holder_keys):
             lc.sign_with_cloud(cloud, "135790", b"x", actor="m")
     view = lc.show(cloud)
     assert view.status == "active" and view.locked is True
+    # Its renewal (proved with the PIN) is refused before an application is opened: reissue it.
+    runtime.clock.set(view.not_after - dt.timedelta(days=3))
+    with pytest.raises(Locked, match="reissue it"):
+        lc.open_application(members["HANBIT"], "renew", target_serial=cloud, actor="m")
+    assert lc.open_application_of(members["HANBIT"]) is None
     assert issue(runtime, members["NURI"], key=holder_keys[0], product="joint").issued.serial
     files = [c for c in lc.certificates_of(members["NURI"]) if c.storage == "file"]
     assert files and all(c.locked is None for c in files)

@@ -39,7 +39,7 @@ from fincert.ca.authority import (
     CertificateAuthority, IssuanceRequest, IssuedCertificate, SubjectIdentity, normalize_serial, subscriber_number_of,
 )
 from fincert.clock import Clock
-from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation, VerificationFailed
+from fincert.errors import Conflict, FincertError, InvalidInput, Locked, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats.vid import identify_data_other_name
 from fincert.keys.vault import CloudKeyVault
 from fincert.ra.registrar import DEFAULT_PAGE_SIZE, Page, Registrar, check_page_size, cursor_position, page_cursor
@@ -508,6 +508,11 @@ class CertificateLifecycle:
         if status != "active":
             raise Conflict(f"certificate {target.serial} is not active" + (": it is on hold (효력 정지)" if _on_hold(target) else ""))
         if kind == "renew":
+            holder = session.get(HolderCertificate, target.id)
+            if holder is not None and holder.cloud_key_id and self._vault.status(holder.cloud_key_id).state == "locked":
+                # Said before an application is opened: a renewal is proved with the PIN, which
+                # a locked key no longer takes.
+                raise Locked(f"certificate {target.serial} is locked after too many wrong PINs: reissue it (재발급, reason locked)")
             left = _aware(target.not_after) - now
             if left > self._renewal_window:
                 raise PolicyViolation(

@@ -562,6 +562,11 @@ _HOLDER_DETAIL_TEXT: tuple[tuple[str, str, tuple[str, str]], ...] = (
         ("효력이 정지된 인증서입니다. 금융기관에서 효력을 회복하거나 재발급해 주세요.", "This certificate is on hold: ask your institution to restore it, or reissue it."),
     ),
     (
+        "locked",
+        r"certificate \S+ is locked after too many wrong PINs",
+        ("PIN을 5번 틀려 인증서가 잠겼습니다. 인증서를 재발급해 주세요.", "This certificate is locked after too many wrong PINs: reissue it."),
+    ),
+    (
         "conflict",
         r"certificate \S+ is not active: it has expired",
         ("만료된 인증서는 갱신할 수 없습니다. 재발급해 주세요.", "An expired certificate cannot be renewed: please reissue it."),

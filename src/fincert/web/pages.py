@@ -28,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from fincert.api import metrics
-from fincert.errors import Conflict, FincertError, InvalidInput, Locked, NotFound, RateLimited, Unauthorized
+from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, RateLimited, Unauthorized
 from fincert.ra.registrar import MemberLogin, MemberPrincipal
 from fincert.runtime import Runtime
 from fincert.storage.models import MAX_ID
@@ -656,9 +656,6 @@ def renew(serial: str, request: Request) -> Response:
     member = _member_or_login(request, "/certificates")
     runtime = _runtime(request)
     with on_error_show(_certificates_page, request, member, default_field="renew", error_serial=serial):
-        # Refused before an application is opened: a locked key takes no PIN (reissue it).
-        if any(c.serial == serial and c.locked for c in runtime.lifecycle.certificates_of(member.member_id)):
-            raise Locked("This certificate is locked after too many wrong PINs: reissue it.", field="renew")
         application_id = _open_application(request, member, "renew", target_serial=serial)
         collection = runtime.lifecycle.verify(application_id, [], actor=member.actor, member_id=member.member_id)
     application = runtime.lifecycle.application(application_id, member_id=member.member_id)
