@@ -10,20 +10,15 @@ through its blind index (in the body, never in a URL). Runs on SQLite and Postgr
 from __future__ import annotations
 
 import base64
-import secrets
 
-import pyotp
 import pytest
 from api_helpers import assert_problem
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from holders import issue_joint
 
 from fincert.api.app import create_app
 from fincert.ra.registrar import page_cursor
-from fincert.ra.verifiers.base import make_evidence
 
 NAMES = ["김민준", "김서연", "이도윤", "박지우", "김하은", "최예준", "정서윤"]
 
@@ -39,26 +34,6 @@ def rrn(n: int) -> str:
 
 def phone(n: int) -> str:
     return f"010-{2000 + n:04d}-{3000 + n:04d}"
-
-
-def issue(runtime, member_id: int, key) -> str:
-    """A joint certificate issued to the member (the holder's client's steps): its serial."""
-    reg, lc = runtime.registrar, runtime.lifecycle
-    otp = reg.enroll(member_id, "otp", actor="t")
-    challenge = reg.start_verification(member_id, "otp", actor="t")
-    evidence = [
-        make_evidence("login", runtime.clock.now(), credential_id=str(member_id)),
-        reg.complete_verification(member_id, "otp", challenge.challenge_id, pyotp.TOTP(otp["secret"]).at(runtime.clock.now()), actor="t"),
-    ]
-    application = lc.open_application(member_id, "issue", product="joint", actor="t")
-    collection = lc.verify(application.id, evidence, actor="t")
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")]))
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.PEM)
-    )
-    return lc.collect(collection.reference_number, collection.authorization_code, csr_pem=csr, random_num=secrets.token_bytes(20), actor="t").issued.serial
 
 
 @pytest.fixture
@@ -202,9 +177,9 @@ def certificates(world, runtime, holder_key):
     """Five certificates of HANBIT's members and two of NURI's, interleaved; HANBIT's newest first."""
     own, other = [], []
     for n in range(5):
-        own.append(issue(runtime, world["own"][n], holder_key))
+        own.append(issue_joint(runtime, world["own"][n], holder_key))
         if n < 2:
-            other.append(issue(runtime, world["other"][n], holder_key))
+            other.append(issue_joint(runtime, world["other"][n], holder_key))
     return {"own": own[::-1], "other": other}
 
 

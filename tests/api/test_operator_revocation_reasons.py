@@ -9,19 +9,13 @@ the serial is looked up (so the answer says nothing about another institution's 
 
 from __future__ import annotations
 
-import secrets
-
-import pyotp
 import pytest
 from api_helpers import assert_problem
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from holders import issue_joint
 
 from fincert.api.app import create_app
-from fincert.ra.verifiers.base import make_evidence
 
 
 @pytest.fixture(scope="module")
@@ -29,31 +23,12 @@ def holder_key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _issued_serial(runtime, member_id: int, key) -> str:
-    reg, lc = runtime.registrar, runtime.lifecycle
-    otp = reg.enroll(member_id, "otp", actor="op")
-    challenge = reg.start_verification(member_id, "otp", actor="m")
-    evidence = [
-        make_evidence("login", runtime.clock.now(), credential_id=str(member_id)),
-        reg.complete_verification(member_id, "otp", challenge.challenge_id, pyotp.TOTP(otp["secret"]).at(runtime.clock.now()), actor="m"),
-    ]
-    application = lc.open_application(member_id, "issue", product="joint", actor="m")
-    collection = lc.verify(application.id, evidence, actor="m")
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")]))
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.PEM)
-    )
-    return lc.collect(collection.reference_number, collection.authorization_code, csr_pem=csr, random_num=secrets.token_bytes(20), actor="m").issued.serial
-
-
 @pytest.fixture
 def world(runtime, holder_key):
     runtime.institutions.ensure_samples()
     member = runtime.registrar.register_member("HANBIT", name="홍길동", rrn="900101-1234567", phone="010-1234-5678", email="h@example.com", actor="t")
     _, token = runtime.registrar.add_operator("HANBIT", "hanbit-op")
-    serial = _issued_serial(runtime, member.id, holder_key)
+    serial = issue_joint(runtime, member.id, holder_key)
     with TestClient(create_app(runtime)) as client:
         yield client, {"authorization": f"Bearer {token}"}, serial
 

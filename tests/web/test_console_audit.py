@@ -15,17 +15,12 @@
 from __future__ import annotations
 
 import re
-import secrets
 
-import pyotp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from holders import issue_joint
 from web_helpers import client, csrf, database_url, errors  # noqa: F401 - the page tests' fixtures and helpers
 
-from fincert.ra.verifiers.base import make_evidence
 from fincert.web import i18n
 
 OPERATOR_PASSWORD = "operator-pass-1"
@@ -34,25 +29,6 @@ OPERATOR_PASSWORD = "operator-pass-1"
 @pytest.fixture(scope="module")
 def holder_key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def issued_serial(runtime, member_id: int, key) -> str:
-    reg, lc = runtime.registrar, runtime.lifecycle
-    otp = reg.enroll(member_id, "otp", actor="op")
-    challenge = reg.start_verification(member_id, "otp", actor="m")
-    evidence = [
-        make_evidence("login", runtime.clock.now(), credential_id=str(member_id)),
-        reg.complete_verification(member_id, "otp", challenge.challenge_id, pyotp.TOTP(otp["secret"]).at(runtime.clock.now()), actor="m"),
-    ]
-    application = lc.open_application(member_id, "issue", product="joint", actor="m")
-    collection = lc.verify(application.id, evidence, actor="m")
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "holder")]))
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.PEM)
-    )
-    return lc.collect(collection.reference_number, collection.authorization_code, csr_pem=csr, random_num=secrets.token_bytes(20), actor="m").issued.serial
 
 
 @pytest.fixture
@@ -66,7 +42,7 @@ def bank(client, runtime, holder_key):
     assert client.post("/console/login", data={"csrf_token": token, "username": "hanbit-op", "password": OPERATOR_PASSWORD}, follow_redirects=False).status_code == 303
     return {
         "token": token, "own": own.id, "other": other.id,
-        "own_serial": issued_serial(runtime, own.id, holder_key), "other_serial": issued_serial(runtime, other.id, holder_key),
+        "own_serial": issue_joint(runtime, own.id, holder_key), "other_serial": issue_joint(runtime, other.id, holder_key),
     }
 
 
