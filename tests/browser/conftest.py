@@ -277,3 +277,14 @@ def log_out(page: Page, base: str) -> None:
     page.goto(f"{base}/certificates")
     page.click('form[action="/logout"] button')
     expect(page.locator('form[action="/logout"]')).to_have_count(0)
+
+
+def code_from_outbox(page: Page, base: str) -> str:
+    """The one-time code of the newest message in the demo outbox, read in another tab (as the
+    holder reads their phone), then back to ``page``."""
+    outbox = page.context.new_page()
+    outbox.goto(f"{base}/outbox")
+    code = re.search(r"\[(\d{6})\]", outbox.locator("td.message").first.inner_text()).group(1)
+    outbox.close()
+    page.bring_to_front()
+    return code

@@ -5,10 +5,9 @@ step); the done page after a reissue saying it was reissued (it said issued)."""
 
 from __future__ import annotations
 
-import re
-
 from conftest import (
     answer_security_card,
+    code_from_outbox,
     collect_cloud,
     person,
     verified_by_security_card,
@@ -45,11 +44,7 @@ def test_reissue_process_page_switches_language_in_place(served, page):
     page.click('form[action="/reissue"] button[type=submit]')
     answer_security_card(page, cells)
     page.click('form[action="/reissue/verify/sms/start"] button')
-    outbox = page.context.new_page()
-    outbox.goto(f"{served.base}/outbox")
-    code = re.search(r"\[(\d{6})\]", outbox.locator("td.message").first.inner_text()).group(1)
-    outbox.close()
-    page.bring_to_front()
+    code = code_from_outbox(page, served.base)
     page.fill("#f-sms", code)
     page.click('form[action="/reissue/verify/sms"] button[type=submit]')
     page.click('form[action="/reissue/verify-complete"] button')

@@ -22,6 +22,7 @@ from conftest import (
     answer_security_card,
     apply,
     axe_violations,
+    code_from_outbox,
     collect_cloud,
     demo_security_card,
     download_file,
@@ -230,11 +231,7 @@ def test_reissuance_revokes_the_old_certificate(served, page):
     page.click('form[action="/reissue/verify/sms/start"] button')
     expect(page.locator("#m-sms .prompt")).to_contain_text("010-****-")
     # The demo outbox shows the text message with the code.
-    outbox = page.context.new_page()
-    outbox.goto(f"{served.base}/outbox")
-    code = re.search(r"\[(\d{6})\]", outbox.locator("td.message").first.inner_text()).group(1)
-    outbox.close()
-    page.bring_to_front()
+    code = code_from_outbox(page, served.base)
     page.fill("#f-sms", code)
     page.click('form[action="/reissue/verify/sms"] button[type=submit]')
     expect(page.locator(".status")).to_contain_text("본인 확인이 끝났습니다")

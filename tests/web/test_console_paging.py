@@ -11,7 +11,8 @@ import html
 import re
 
 import pytest
-from test_console_audit import holder_key, issued_serial  # noqa: F401 - the module-scoped key fixture
+from holders import issue_joint
+from test_console_audit import holder_key  # noqa: F401 - the module-scoped key fixture
 from web_helpers import client, csrf, database_url, errors  # noqa: F401 - the page tests' fixtures and helpers
 
 from fincert.ra.registrar import page_cursor
@@ -111,8 +112,8 @@ def test_bad_member_page_addresses_show_the_page_with_the_message(client, bank, 
 
 @pytest.fixture
 def issued(bank, runtime, holder_key):  # noqa: F811 - the imported fixture
-    own = [issued_serial(runtime, member_id, holder_key) for member_id in bank["own"][:4]]
-    other = [issued_serial(runtime, member_id, holder_key) for member_id in bank["other"]]
+    own = [issue_joint(runtime, member_id, holder_key) for member_id in bank["own"][:4]]
+    other = [issue_joint(runtime, member_id, holder_key) for member_id in bank["other"]]
     return {"own": own[::-1], "other": other}
 
 
