@@ -31,6 +31,26 @@ class InvalidInput(FincertError):
     http_status = 400
 
 
+class InvalidFields(InvalidInput):
+    """Several fields of one request are wrong at once: a form checked whole, so that its user
+    mends every field in one go. ``field`` and ``detail`` are the first error's and all of them
+    joined; ``errors`` has each one (the edges list them per field)."""
+
+    def __init__(self, errors: list[InvalidInput]) -> None:
+        if not errors:
+            raise ValueError("InvalidFields needs at least one error")
+        super().__init__("; ".join(e.detail for e in errors), field=errors[0].field)
+        self.errors = list(errors)
+
+
+def raise_all(errors: list[InvalidInput]) -> None:
+    """Raise nothing, the one error, or ``InvalidFields`` of all of them."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InvalidFields(errors)
+
+
 class NotFound(FincertError):
     kind = "not-found"
     http_status = 404

@@ -67,6 +67,28 @@ def test_signup_keeps_the_entries_but_not_the_resident_number_or_password(client
     assert count(runtime, Member) == 0
 
 
+def test_signup_names_every_wrong_field_at_once(client, runtime):
+    """Sign-up used to stop at the first wrong field, so the holder retyped the resident number
+    and password once per mistake. Every wrong field is named in one answer, each beside its field."""
+    token = csrf(client)
+    bad = {**HOLDER, "rrn": "901301-1234567", "phone": "02-123", "email": "not-an-address", "password": "short",
+           "password_confirm": "other", "csrf_token": token}
+    korean = client.post("/issue/institutions/HANBIT/signup", data=bad)
+    assert korean.status_code == 400
+    shown = re.findall(r'id="fe-([a-z_]+)"', korean.text)
+    assert set(shown) >= {"rrn", "phone", "email", "password", "password_confirm"}, shown
+    assert "이메일 주소를 확인해 주세요." in errors(korean.text) and "두 비밀번호가 다릅니다." in errors(korean.text)
+    assert "901301" not in korean.text and 'value="hong90"' in korean.text
+    assert count(runtime, Member) == 0
+    # Over the API, each field in the problem document's errors.
+    answer = client.post("/api/v1/institutions/HANBIT/signup", json={k: v for k, v in bad.items() if k not in ("csrf_token", "password_confirm")},
+                         headers={"x-csrf-token": token})
+    assert answer.status_code == 400
+    problem = answer.json()
+    assert {e["field"] for e in problem["errors"]} == {"rrn", "phone", "email", "password"} and problem["field"] == "rrn"
+    assert "901301" not in answer.text and count(runtime, Member) == 0
+
+
 def test_console_registration_keeps_the_entries_but_not_the_resident_number(client, runtime):
     token = csrf(client)
     runtime.registrar.add_operator("HANBIT", "hanbit-op", password="operator-pass-1")
@@ -200,7 +222,9 @@ def test_non_utf8_duplicated_fields_and_json_bodies_are_input_errors(client, run
     # JSON is no form: without a session cookie it carries no ambient authority (no CSRF check)
     # and reads as an empty form.
     as_json = client.post("/issue/institutions/HANBIT/signup", json={**HOLDER, "csrf_token": token})
-    assert as_json.status_code == 400 and errors(as_json.text) == ["이름을 확인해 주세요 (한글 또는 영문)."] and RRN not in as_json.text
+    # Every field is missing, and each one is named (the name first, as the form lists them).
+    assert as_json.status_code == 400 and errors(as_json.text)[0] == "이름을 확인해 주세요 (한글 또는 영문)." and RRN not in as_json.text
+    assert len(errors(as_json.text)) == 6
     body = f"csrf_token={token}&name=%ff%fe&rrn={RRN}&phone=010-1234-5678&email=h@example.com&login_id=hong90&login_id=x&password={PASSWORD}"
     answer = client.post("/issue/institutions/HANBIT/signup", content=body.encode(), headers={"content-type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 400 and errors(answer.text)[0] == "이름을 확인해 주세요 (한글 또는 영문)."

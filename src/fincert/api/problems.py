@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fincert.errors import FincertError
+from fincert.errors import FincertError, InvalidFields
 
 log = logging.getLogger("fincert.api")
 
@@ -53,8 +53,10 @@ def install(app: FastAPI) -> None:
         if exc.http_status >= 500:
             log.error("server-side failure: %s", exc.kind)
             return problem(500, "Internal Server Error", "the service could not complete the request", "internal")
+        # Several wrong fields at once: each one listed, as a 422's are.
+        each = [{"field": e.field, "message": e.detail} for e in exc.errors] if isinstance(exc, InvalidFields) else None
         answer = _page_for_browser(request, exc.http_status) or problem(
-            exc.http_status, exc.kind.replace("-", " ").capitalize(), exc.detail, exc.kind, field=exc.field
+            exc.http_status, exc.kind.replace("-", " ").capitalize(), exc.detail, exc.kind, field=exc.field, errors=each
         )
         if exc.http_status == 401:
             # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted.

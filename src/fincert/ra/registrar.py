@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fincert.clock import Clock
-from fincert.errors import Conflict, FincertError, Forbidden, InvalidInput, NotFound, Unauthorized
+from fincert.errors import Conflict, FincertError, Forbidden, InvalidInput, NotFound, Unauthorized, raise_all
 from fincert.ra.identity import ResidentNumber, clean_text, parse_rrn, validate_email, validate_mobile_phone, validate_person_name
 from fincert.ra.institutions import could_be_code
 from fincert.ra.passwords import FailureWindow, LoginThrottle, PasswordHasher
@@ -437,23 +437,11 @@ class Registrar:
         online: bool = False,
     ) -> MemberView:
         """Sign-up (online, by the member: login ID and password required) or registration by
-        an operator. Every field is validated before anything is stored."""
-        name = validate_person_name(name)
-        resident: ResidentNumber = parse_rrn(rrn)
-        phone = validate_mobile_phone(phone)
-        email = validate_email(email)
-        if online:
-            if not login_id or not password:
-                raise InvalidInput("online sign-up needs a login ID and a password", field="login_id" if not login_id else "password")
-        if login_id is not None:
-            if not _could_be_login_id(login_id) or not login_id.isascii():
-                # ASCII only: a Cyrillic 'а' or a full-width 'ａ' looks like the Latin letter,
-                # so two IDs that read the same could belong to two people.
-                raise InvalidInput("login ID must be 4-32 ASCII letters, digits, '.', '-' or '_'", field="login_id")
-            if password is None:
-                raise InvalidInput("a login ID needs a password", field="password")
-        if password is not None:
-            _check_login_password(password)
+        an operator. Every field is validated before anything is stored, and every wrong field
+        is reported at once (``InvalidFields`` when more than one is)."""
+        name, resident, phone, email = check_member_fields(
+            name=name, rrn=rrn, phone=phone, email=email, login_id=login_id, password=password, online=online,
+        )
         now = self._clock.now()
         index = self._pii.blind_index(resident.digits, RRN_INDEX_PURPOSE)
         data_key = self._pii.new_data_key()
@@ -967,6 +955,39 @@ def _could_be_username(username: str) -> bool:
     """The rule every operator's username was created under (3-64 letters, digits, '.', '-', '_';
     new ones are ASCII too, but names created before that rule still log in)."""
     return isinstance(username, str) and 3 <= len(username) <= 64 and username.replace("-", "").replace("_", "").replace(".", "").isalnum()
+
+
+def check_member_fields(
+    *, name: str, rrn: str, phone: str, email: str, login_id: str | None = None, password: str | None = None, online: bool = False,
+) -> tuple[str, ResidentNumber, str, str]:
+    """A member's sign-up or registration fields checked whole: the name, resident number, phone
+    and e-mail as stored; every wrong field at once otherwise (``InvalidFields`` when more than
+    one is). Pure: nothing is looked up or stored."""
+    problems: list[InvalidInput] = []
+
+    def checked(check: Any, *args: Any) -> Any:
+        try:
+            return check(*args)
+        except InvalidInput as problem:
+            problems.append(problem)
+            return None
+
+    name = checked(validate_person_name, name)
+    resident: ResidentNumber = checked(parse_rrn, rrn)
+    phone = checked(validate_mobile_phone, phone)
+    email = checked(validate_email, email)
+    if online and not login_id:
+        problems.append(InvalidInput("online sign-up needs a login ID and a password", field="login_id"))
+    if login_id is not None and (not _could_be_login_id(login_id) or not login_id.isascii()):
+        # ASCII only: a Cyrillic 'а' or a full-width 'ａ' looks like the Latin letter,
+        # so two IDs that read the same could belong to two people.
+        problems.append(InvalidInput("login ID must be 4-32 ASCII letters, digits, '.', '-' or '_'", field="login_id"))
+    if password is not None:
+        checked(_check_login_password, password)
+    elif login_id or online:
+        problems.append(InvalidInput("a login ID needs a password", field="password"))
+    raise_all(problems)
+    return name, resident, phone, email
 
 
 def _check_login_password(password: str) -> None:

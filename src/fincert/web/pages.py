@@ -28,8 +28,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from fincert.api import metrics
-from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, RateLimited, Unauthorized
-from fincert.ra.registrar import MemberLogin, MemberPrincipal
+from fincert.errors import Conflict, FincertError, InvalidFields, InvalidInput, NotFound, RateLimited, Unauthorized, raise_all
+from fincert.ra.registrar import MemberLogin, MemberPrincipal, check_member_fields
 from fincert.runtime import Runtime
 from fincert.storage.models import MAX_ID
 from fincert.web import qr
@@ -166,13 +166,21 @@ async def signup(code: str, request: Request) -> Response:
     with on_error_show(_signup_page, request, code, form=_keep(form, "password", "password_confirm", "rrn")):
         # The page asks for the password twice: a typo would otherwise become the password the
         # holder cannot log in with next time. (A client posting no confirmation is not asked.)
+        fields = {
+            "name": form.get("name", ""), "rrn": form.get("rrn", ""), "phone": form.get("phone", ""), "email": form.get("email", ""),
+            "login_id": form.get("login_id") or None, "password": form.get("password") or None,
+        }
+        problems: list[InvalidInput] = []
+        try:
+            check_member_fields(**fields, online=True)
+        except InvalidFields as wrong:
+            problems += wrong.errors
+        except InvalidInput as wrong:
+            problems.append(wrong)
         if "password_confirm" in form and form["password_confirm"] != form.get("password", ""):
-            raise InvalidInput("the two passwords differ", field="password_confirm")
-        registrar.register_member(
-            code, name=form.get("name", ""), rrn=form.get("rrn", ""), phone=form.get("phone", ""),
-            email=form.get("email", ""), login_id=form.get("login_id") or None, password=form.get("password") or None,
-            actor="member:signup", online=True,
-        )
+            problems.append(InvalidInput("the two passwords differ", field="password_confirm"))
+        raise_all(problems)  # every wrong field at once, the confirmation's too
+        registrar.register_member(code, **fields, actor="member:signup", online=True)
         login = registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
     return _logged_in(request, login, "/issue/apply")
 

@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.routing import Match
 
-from fincert.errors import FincertError
+from fincert.errors import FincertError, InvalidFields
 from fincert.web.i18n import LANGUAGES, Catalogue, error_text
 from fincert.web.sessions import LANG_COOKIE
 
@@ -159,9 +159,15 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def form_error(request: Request, error: FincertError, *, default_field: str = "_form") -> dict[str, str]:
-    """``{field: message}`` for one domain error, in the page's language."""
+    """``{field: message}`` for one domain error, in the page's language (each field of an
+    ``InvalidFields``: every wrong field is shown at once)."""
     console = request.url.path.startswith("/console")
-    return {error.field or default_field: error_text(error, page_language(request), subject=default_field, console=console)}
+    language = page_language(request)
+    each = error.errors if isinstance(error, InvalidFields) else [error]
+    messages: dict[str, str] = {}
+    for one in each:
+        messages.setdefault(one.field or default_field, error_text(one, language, subject=default_field, console=console))
+    return messages
 
 
 class PageAnswer(Exception):
@@ -210,11 +216,14 @@ def page_again(error: FincertError, page: Callable[..., Response], request: Requ
     A page may have no place for the error's field (a field of a form the page does not show,
     a certificate row that is not on it): the page is then drawn once more with the message as
     the form's own (``_form``, shown at the top), so the holder never gets a bare 4xx page."""
-    errors = _SeenErrors(form_error(request, error, default_field=default_field))
+    messages = form_error(request, error, default_field=default_field)
+    errors = _SeenErrors(messages)
     response = page(request, *args, status=error.http_status, **{errors_as: errors}, **kept)
-    if errors.seen.isdisjoint(errors):
-        message = next(iter(errors.values()))
-        response = page(request, *args, status=error.http_status, **{errors_as: {"_form": message}}, **kept)
+    unseen = [field for field in messages if field not in errors.seen]
+    if unseen:
+        shown = {field: text for field, text in messages.items() if field in errors.seen}
+        shown["_form"] = " ".join(messages[field] for field in unseen)
+        response = page(request, *args, status=error.http_status, **{errors_as: shown}, **kept)
     return response
 
 
