@@ -685,13 +685,17 @@ class SignatureVerifier:
         without content, or a resident number / randomNum that is malformed or given alone.
         """
         identity = _vid_inputs(rrn, random_num_hex, self._clock.now().date())
+        hierarchy = self._ca.hierarchy()
         report = verify_cms(
             signature_der,
             content,
-            trust_roots=[self._ca.hierarchy().root],
+            trust_roots=[hierarchy.root],
             revocation=self._status,
             at=self._clock.now(),
             path_cache=self.path_cache,
+            # Signing clients (openssl cms -sign among them) often embed the signer's certificate
+            # alone: the path to the root goes through the issuing CA this service holds.
+            intermediates=[hierarchy.issuing],
         )
         vid_match: bool | None = None
         if identity is not None and report.signer_certificate:

@@ -280,16 +280,19 @@ def verify_cms(
     at: datetime | None,
     tsa_trust_roots: list[x509.Certificate] | None = None,
     path_cache: PathCache | None = None,
+    intermediates: list[x509.Certificate] | None = None,
 ) -> SignatureReport:
     """Verify a DER CMS ContentInfo (SignedData, one signer) over ``content``.
 
     ``content`` is required for a detached signature and optional for an attached one.
     ``tsa_trust_roots`` default to ``trust_roots``. ``path_cache`` enables the fast path for
-    signers (and TSAs) seen before. Raises ``InvalidInput`` when the bytes are not such a
+    signers (and TSAs) seen before. ``intermediates`` are CA certificates the verifier already
+    holds (its own issuing CA): a path may use them when the signature does not embed them, as
+    openssl's ``cms -sign`` and many signing clients embed the signer's certificate alone. Raises ``InvalidInput`` when the bytes are not such a
     signature or a detached signature comes without content; every other problem is reported
     in the ``SignatureReport`` with ``valid`` false.
     """
-    outcome = _fast_or_full(signature_der, content, trust_roots, revocation, at, tsa_trust_roots, path_cache)
+    outcome = _fast_or_full(signature_der, content, trust_roots, revocation, at, tsa_trust_roots, path_cache, intermediates)
     # The fast path's report needs no event loop; only the full validation runs on one.
     return outcome if isinstance(outcome, SignatureReport) else run_coroutine(outcome)
 
@@ -303,9 +306,10 @@ async def async_verify_cms(
     at: datetime | None,
     tsa_trust_roots: list[x509.Certificate] | None = None,
     path_cache: PathCache | None = None,
+    intermediates: list[x509.Certificate] | None = None,
 ) -> SignatureReport:
     """The coroutine behind ``verify_cms``, for callers already in an event loop."""
-    outcome = _fast_or_full(signature_der, content, trust_roots, revocation, at, tsa_trust_roots, path_cache)
+    outcome = _fast_or_full(signature_der, content, trust_roots, revocation, at, tsa_trust_roots, path_cache, intermediates)
     return outcome if isinstance(outcome, SignatureReport) else await outcome
 
 
@@ -317,6 +321,7 @@ def _fast_or_full(
     at: datetime | None,
     tsa_trust_roots: list[x509.Certificate] | None,
     path_cache: PathCache | None,
+    intermediates: list[x509.Certificate] | None = None,
 ) -> SignatureReport | Coroutine[Any, Any, SignatureReport]:
     """What ``verify_cms`` and ``async_verify_cms`` share: the fast path's report when it
     decides, else (the bytes parsed, ``InvalidInput`` raised here) the not-yet-started
@@ -324,7 +329,8 @@ def _fast_or_full(
     check_time = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     if path_cache is not None:
         fast = _fast_verify(
-            signature_der, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache
+            signature_der, content, trust_roots, tsa_trust_roots or trust_roots, revocation, check_time, path_cache,
+            intermediates or [],
         )
         if fast is not None:
             return fast
@@ -338,6 +344,7 @@ def _fast_or_full(
         check_time=check_time,
         tsa_trust_roots=tsa_trust_roots,
         path_cache=path_cache,
+        intermediates=intermediates or [],
     )
 
 
@@ -351,11 +358,15 @@ async def _full_verify(
     check_time: datetime,
     tsa_trust_roots: list[x509.Certificate] | None,
     path_cache: PathCache | None,
+    intermediates: list[x509.Certificate] = [],  # noqa: B006 - never mutated
 ) -> SignatureReport:
     """pyHanko's generic CMS validation and certvalidator, remembering accepted paths."""
     roots = [to_asn1_certificate(c) for c in trust_roots]
     tsa_roots = [to_asn1_certificate(c) for c in (tsa_trust_roots or trust_roots)]
     embedded = [c.chosen for c in signed_data["certificates"] if c.name == "certificate"]
+    # The signer's path may also go through CA certificates the verifier holds (the cache key
+    # names them too, as the fast path looks them up).
+    path_others = [*embedded, *(to_asn1_certificate(c) for c in intermediates)]
 
     encapsulated = signed_data["encap_content_info"]["content"]
     content_mismatch = False
@@ -397,7 +408,7 @@ async def _full_verify(
 
     try:
         # Inside the try: building the context parses the embedded certificates' names.
-        context = _offline_context(roots, embedded, judged_at)
+        context = _offline_context(roots, path_others, judged_at)
         status: SignatureStatus = await async_validate_cms_signature(
             signed_data,
             raw_digest=raw_digest,
@@ -418,7 +429,7 @@ async def _full_verify(
     signature_ok = bool(status.valid)
     if trusted and path_cache is not None:
         assert path is not None
-        path_cache.put(_path_key("signer", signer_cert.dump(), _roots_key(trust_roots), [c.dump() for c in embedded]), path)
+        path_cache.put(_path_key("signer", signer_cert.dump(), _roots_key(trust_roots), [c.dump() for c in path_others]), path)
 
     certificate_status: CertificateStatusName = "not-checked"
     revocation_time = revocation_reason = None
@@ -862,6 +873,7 @@ def _fast_verify(
     revocation: RevocationSource | None,
     check_time: datetime,
     cache: PathCache,
+    intermediates: list[x509.Certificate] = [],  # noqa: B006 - never mutated
 ) -> SignatureReport | None:
     """The report for a signature the fast path fully accepts as intact and trusted, else ``None``.
 
@@ -897,7 +909,10 @@ def _fast_verify(
         return None
     assert timestamp is None or isinstance(timestamp, TimestampReport)
     judged_at = timestamp.gen_time if timestamp is not None else check_time
-    known = cache.get(_path_key_of("signer", signer.sha256, cache.roots_key(trust_roots), [c.sha256 for c in embedded]))
+    others = [c.sha256 for c in embedded]
+    if intermediates:
+        others.extend(cache.roots_key(intermediates))
+    known = cache.get(_path_key_of("signer", signer.sha256, cache.roots_key(trust_roots), others))
     if known is None or not known.valid_at(judged_at):
         return None
 

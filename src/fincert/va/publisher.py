@@ -38,7 +38,7 @@ from fincert.endpoints import PublicEndpoints
 from fincert.errors import NotFound
 from fincert.keys.backend import KeyBackend
 from fincert.storage.db import Database
-from fincert.storage.models import Authority, Certificate
+from fincert.storage.models import AuditHead, AuditRecord, Authority, Certificate
 from fincert.storage.models_va import CrlCounter, PublishedCrl
 from fincert.va._store import REVOCABLE_STATUSES, upsert, utc
 from fincert.va.crl import CrlPartition, RevokedEntryEncoder, build_crl
@@ -57,6 +57,10 @@ MEMORY_TTL: Final = 10.0
 HTTP_MAX_AGE: Final = 3600
 #: Rows fetched per round trip while streaming revoked certificates.
 FETCH_ROWS: Final = 20_000
+#: Audit actions that change what a CRL lists without always changing how many entries it has:
+#: a hold made final (certificateHold → keyCompromise keeps the entry, changes its reason) and
+#: a hold released while another certificate is revoked.
+STATUS_ACTIONS: Final = ("certificate.revoked", "certificate.hold-released")
 
 _SIGN_HASH: Final = hashes.SHA256
 
@@ -170,6 +174,9 @@ class CrlPublisher:
         self._memory: dict[tuple[int, str], tuple[CrlDocument, float]] = {}
         self._stale: set[int] = set()
         self._publishing = threading.Lock()
+        #: The audit chain's seq up to which status changes are in this process's view of the
+        #: issuing CA's published CRLs (None until this process first looked).
+        self._audit_seen: int | None = None
 
     # -- issuers -----------------------------------------------------------------------------
 
@@ -203,6 +210,8 @@ class CrlPublisher:
 
     def _publish(self, issuer: _Issuer, progress: Callable[[int, int], None] | None) -> Publication:
         self._stale.discard(issuer.authority_id)
+        # Read before the revoked rows: a status change committed after it has a larger seq.
+        audit_head = self._audit_head() if issuer.partitioned else None
         now = self._clock.now().replace(microsecond=0)
         this_update, next_update = now, now + CRL_VALIDITY
         crl_number = self._next_crl_number(issuer.authority_id)
@@ -267,6 +276,8 @@ class CrlPublisher:
         loaded = time.monotonic()
         for document in documents:
             self._memory[(document.issuer_id, document.scope)] = (document, loaded)
+        if audit_head is not None:
+            self._saw_audit(audit_head)
         log.info(
             "published CRL %d of authority %d: %d revoked, %d partitions",
             crl_number, issuer.authority_id, full.revoked_count, len(documents) - 1,
@@ -403,6 +414,33 @@ class CrlPublisher:
                 row.issuer_id, row.scope, row.crl_number, row.revoked_count, utc(row.this_update), utc(row.next_update), row.der
             )
 
+    def _audit_head(self) -> int:
+        with self._db.reader() as session:
+            return session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar() or 0
+
+    def _saw_audit(self, seq: int) -> None:
+        if self._audit_seen is None or seq > self._audit_seen:
+            self._audit_seen = seq
+
+    def _status_changed_since(self, session, this_update: dt.datetime) -> bool:  # type: ignore[no-untyped-def]
+        """Whether a revocation or hold release another process made may be missing from the
+        issuing CA's CRLs although the number of entries matches (a hold made final, or a
+        release and a revocation between two passes): an audited status change after the last
+        one this process saw, or, before it has seen any, after the stored CRL's thisUpdate."""
+        head = session.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar() or 0
+        seen = self._audit_seen
+        if seen is not None and head <= seen:
+            return False
+        changes = select(AuditRecord.id).where(AuditRecord.action.in_(STATUS_ACTIONS))
+        if seen is None:
+            changes = changes.where(AuditRecord.occurred_at >= this_update)
+        else:
+            changes = changes.where(AuditRecord.seq > seen)
+        changed = session.execute(changes.limit(1)).first() is not None
+        if not changed:
+            self._saw_audit(head)
+        return changed
+
     def publish_if_due(self) -> list[Publication]:
         """The schedule's pass: republish an issuer whose CRL lapses soon, is stale or misses a partition."""
         done = []
@@ -425,6 +463,8 @@ class CrlPublisher:
                         )
                     ).scalar_one()
                     due = revoked != full.revoked_count or (top is not None and published != top + 1)  # type: ignore[union-attr]
+                    if not due:
+                        due = self._status_changed_since(session, utc(full.this_update))  # type: ignore[union-attr]
             if due:
                 done.append(self.publish(authority_id))
         return done

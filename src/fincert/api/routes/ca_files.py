@@ -18,3 +18,7 @@ router = APIRouter(tags=["ca"])
 def ca_certificate(authority_id: RowId, request: Request) -> Response:
     der = request.app.state.runtime.ca.authority_certificate(authority_id)
     return Response(der, media_type="application/pkix-cert", headers={"Cache-Control": "public, max-age=86400"})
+
+
+# HEAD as well as GET (RFC 9110 §9.1), as for the CRLs.
+router.add_api_route("/ca/{authority_id}.crt", ca_certificate, methods=["HEAD"], include_in_schema=False)

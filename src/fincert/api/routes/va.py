@@ -130,3 +130,8 @@ def crl(authority_id: RowId, scope: str, request: Request) -> Response:
     if request.headers.get("if-none-match") == document.etag:
         return Response(status_code=304, headers=headers)
     return Response(document.der, media_type=PKIX_CRL, headers=headers)
+
+
+# HEAD as well as GET (RFC 9110 §9.1: general-purpose servers support both): caches and CRL
+# fetchers ask for the validators (ETag, Last-Modified, Expires) without the body.
+router.add_api_route("/crl/{authority_id}/{scope}.crl", crl, methods=["HEAD"], include_in_schema=False)
