@@ -184,3 +184,48 @@ def test_crl_and_ca_certificate_answer_head_like_get(client, runtime, holder_key
         for name in ("etag", "last-modified", "expires", "cache-control"):
             assert head.headers.get(name) == got.headers.get(name), (path, name)
     assert client.head(f"/crl/{issuing_id}/999.crl").status_code == 404
+
+
+# -- HTTP: protocol answers carry no cookie; Allow on 405; only CA certificates under /ca/ ----------
+
+
+def test_protocol_answers_set_no_cookie_and_take_no_csrf_check(client, runtime, holder_key):
+    """An answer meant for shared caches (RFC 5019) must set no cookie: caches refuse such answers
+    or hand the one CSRF token to every browser. A form-typed body there is the protocol's
+    malformed request, not a CSRF refusal."""
+    issue(runtime, holder_key)
+    issuing_id = runtime.ca.hierarchy().issuing_id
+    for path in (f"/crl/{issuing_id}/0.crl", f"/ca/{issuing_id}.crt", "/healthz"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and "set-cookie" not in answer.headers, path
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    ocsp = client.post("/ocsp", content=b"a=b", headers=form)
+    # OCSPResponse { responseStatus malformedRequest (1) }
+    assert ocsp.status_code == 200 and ocsp.content == bytes.fromhex("30030a0101") and "set-cookie" not in ocsp.headers
+    assert client.post("/tsa", content=b"a=b", headers=form).status_code == 415
+    assert "set-cookie" in client.get("/").headers  # the web app's pages still carry it
+
+
+def test_a_405_names_the_methods_allowed(client, runtime):
+    for method, path in (("PUT", "/ocsp"), ("GET", "/tsa")):
+        answer = client.request(method, path)
+        assert answer.status_code == 405 and "POST" in answer.headers.get("allow", ""), (method, path)
+
+
+def test_only_ca_certificates_are_served_under_ca(client, runtime, holder_key):
+    from cryptography.x509 import ocsp as x509_ocsp
+    from sqlalchemy import select
+
+    from fincert.storage.models import Authority
+
+    # An OCSP answer brings the responder's certificate (an authority row, no CA) into being.
+    cert, issuing = issue(runtime, holder_key), runtime.ca.hierarchy().issuing
+    request = x509_ocsp.OCSPRequestBuilder().add_certificate(cert, issuing, hashes.SHA256()).build()
+    answered = client.post("/ocsp", content=request.public_bytes(serialization.Encoding.DER), headers={"content-type": "application/ocsp-request"})
+    assert x509_ocsp.load_der_ocsp_response(answered.content).response_status == x509_ocsp.OCSPResponseStatus.SUCCESSFUL
+    with runtime.db.reader() as session:
+        roles = dict(session.execute(select(Authority.id, Authority.role)).all())
+    assert {"root", "issuing"} <= set(roles.values()) and set(roles.values()) - {"root", "issuing"}, roles
+    for authority_id, role in roles.items():
+        expected = 200 if role in ("root", "issuing") else 404
+        assert client.get(f"/ca/{authority_id}.crt").status_code == expected, role

@@ -86,9 +86,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return _page_for_browser(request, exc.status_code) or problem(
+        answer = _page_for_browser(request, exc.status_code) or problem(
             exc.status_code, str(exc.detail), str(exc.detail), "http-" + str(exc.status_code)
         )
+        # Starlette's own headers travel on: a 405's Allow (RFC 9110 §15.5.6) above all.
+        for name, value in (exc.headers or {}).items():
+            answer.headers.setdefault(name, value)
+        return answer
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

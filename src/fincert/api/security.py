@@ -90,8 +90,22 @@ class SecurityHeaders(HttpMiddleware):
         await self.app(scope, receive, on_response_start(send, add_headers))
 
 
+#: The relying parties' protocol endpoints (and the operators' probes): no browser session acts
+#: through them, so they carry no CSRF cookie — an answer meant for shared caches (RFC 5019) must
+#: set no cookie, or caches refuse it or hand one token to every browser — and a form-typed
+#: body there is the protocol's own malformed request, not a CSRF refusal.
+PROTOCOL_PATHS = ("/ocsp", "/crl/", "/ca/", "/tsa", "/healthz", "/metrics")
+
+
+def _is_protocol_path(path: str) -> bool:
+    return any(path == p or path.startswith(p if p.endswith("/") else p + "/") for p in PROTOCOL_PATHS)
+
+
 class CsrfProtection(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_protocol_path(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
         cookies = _cookies(scope)
         token = cookies.get(CSRF_COOKIE)
         issue_cookie = not token or len(token) < 32

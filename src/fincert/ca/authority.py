@@ -342,9 +342,12 @@ class CertificateAuthority:
         return hierarchy
 
     def authority_certificate(self, authority_id: int) -> bytes:
+        """A CA certificate (root or issuing CA) by its id, as ``caIssuers`` URLs name it. The
+        OCSP responder's and the TSA's certificates are no CA certificates: they travel in the
+        answers they sign, not here."""
         with self._db.reader() as session:
             row = session.get(Authority, authority_id)
-            if row is None:
+            if row is None or row.role not in ("root", "issuing"):
                 raise NotFound(f"no CA certificate {authority_id}")
             return row.certificate_der
 
