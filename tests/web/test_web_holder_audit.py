@@ -42,7 +42,7 @@ def test_sign_up_asks_for_the_password_twice_and_refuses_two_different_ones(clie
     assert runtime.registrar.list_members(runtime.institutions.get("HANBIT").id) == []
 
     english = client.post(SIGNUP + "?lang=en", data={**HOLDER, "password_confirm": "", "csrf_token": token})
-    assert english.status_code == 400 and errors(english.text) == ["the two passwords differ"]
+    assert english.status_code == 400 and errors(english.text) == ["The two passwords differ."]
 
     same = client.post(SIGNUP, data={**HOLDER, "password_confirm": HOLDER["password"], "csrf_token": token}, follow_redirects=False)
     assert same.status_code == 303 and same.headers["location"] == "/issue/apply"

@@ -170,7 +170,9 @@ def test_error_texts_in_korean_never_fall_back_to_english():
     assert error_text(VerificationFailed("security card answer is wrong (2 attempts left before lock)"), "ko", "security-card") == "보안카드 번호가 틀렸습니다. 2번 더 틀리면 잠깁니다."
     assert error_text(Locked("too many failed attempts; this credential is locked"), "ko").startswith("여러 번 틀려 잠겼습니다")
     assert error_text(VerificationFailed("the code is wrong (3 tries left)"), "ko", "sms") == "인증번호가 틀렸습니다. 3번 더 입력할 수 있습니다."
-    assert error_text(VerificationFailed("the code is wrong (3 tries left)"), "en") == "the code is wrong (3 tries left)"
+    # English pages show the detail as a sentence (the API's detail is lowercase, without a full stop).
+    assert error_text(VerificationFailed("the code is wrong (3 tries left)"), "en") == "The code is wrong (3 tries left)."
+    assert error_text(VerificationFailed("wrong login ID or password"), "en") == "Wrong login ID or password."
 
 
 def test_json_logs_carry_no_personal_data():

@@ -590,6 +590,17 @@ def _subject_particle(word: str) -> str:
     return "이(가)"
 
 
+def _as_sentence(detail: str) -> str:
+    """A domain error's detail (written for API clients and logs: lowercase, no full stop) as a
+    sentence on an English page: a capital first letter and a closing full stop."""
+    text = detail.strip()
+    if not text:
+        return text
+    if text[0].islower() and text[0].isascii():
+        text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?:" else text + "."
+
+
 def error_text(error: FincertError, lang: str, subject: str | None = None, *, console: bool = False) -> str:
     """The message for ``error`` in ``lang`` (never containing what the holder typed);
     ``subject`` names what was being checked (``otp``, ``pin``…) when the error does not;
@@ -607,7 +618,7 @@ def error_text(error: FincertError, lang: str, subject: str | None = None, *, co
                 return texts[0].format(method=korean + _subject_particle(korean))
             return texts[1].format(method=english if english.isupper() else english[:1].lower() + english[1:])
     if lang != "ko":
-        return error.detail
+        return _as_sentence(error.detail)
     if error.kind == "invalid-input" and error.field in _FIELD_TEXT:
         return _FIELD_TEXT[error.field]
     what = _METHOD_KO.get(error.field or subject or "", "입력한 번호")
