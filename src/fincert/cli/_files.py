@@ -56,13 +56,48 @@ def check_output_folder(folder: Path, option: str) -> None:
     _probe_writable(existing, option, folder)
 
 
+_SYSTEM_FOLDERS = ("/dev/", "/proc/")
+
+
+def _is_special(path: Path) -> bool:
+    """A device, pipe or socket, or a name under /dev or /proc (``/dev/stdout`` is a link to
+    ``/proc/self/fd/1``, which links on to whatever the shell redirected: a terminal, a pipe, or
+    a regular file that only looks like one). Links are followed one at a time, so that a link
+    into /proc is seen even though the file it ends at is not there."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's limit of links in a row
+        folder = os.path.realpath(os.path.dirname(current))
+        if any(f"{name}/".startswith(_SYSTEM_FOLDERS) and not f"{name}/".startswith("/dev/shm/") for name in (current, folder)):
+            return True
+        if not os.path.islink(current):
+            break
+        current = os.path.normpath(os.path.join(folder, os.readlink(current)))
+    return path.exists() and not path.is_dir() and not path.is_file()
+
+
+def _refuse_special(path: Path, option: str) -> None:
+    # Such an output cannot be replaced by a renamed file: as root the rename used to put a
+    # regular file in place of /dev/stdout or a device node, and a link to /proc/self/fd/1
+    # replaced the file the shell was writing the command's own output to.
+    if _is_special(path):
+        raise InvalidInput(f"{option} {path} is not a regular file (a device, pipe or terminal): give the name of a file")
+
+
+def _write_target(path: Path) -> Path:
+    """The file a write to ``path`` replaces: through symbolic links, so that a link (e.g.
+    ``current.crl -> 2026/06.crl``) keeps pointing at the new content instead of being replaced."""
+    return Path(os.path.realpath(path))
+
+
 def check_output_file(path: Path, option: str) -> None:
     """``path`` can be written as a file: its folder exists and is writable, it is not a folder."""
     if path.is_dir():
         raise InvalidInput(f"{option} {path} is a folder, not a file")
-    if not path.parent.is_dir():
+    _refuse_special(path, option)
+    target = _write_target(path)
+    if not target.parent.is_dir():
         raise InvalidInput(f"the folder of {option} {path} does not exist")
-    _probe_writable(path.parent, option, path)
+    _probe_writable(target.parent, option, path)
 
 
 def refuse_overwriting(path: Path, option: str, inputs: Iterable[tuple[Path, str]], home: Path | None = None) -> None:
@@ -83,7 +118,10 @@ def refuse_overwriting(path: Path, option: str, inputs: Iterable[tuple[Path, str
 
 
 def write_output(path: Path, data: bytes, option: str, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place; a
+    symbolic link is followed and the file it points to is replaced)."""
+    _refuse_special(path, option)
+    target = _write_target(path)
     if mode is None:
         # mkstemp makes 0600 files; a signature or CRL gets the permissions a plain write would.
         umask = os.umask(0)
@@ -91,11 +129,13 @@ def write_output(path: Path, data: bytes, option: str, *, mode: int | None = Non
         mode = 0o666 & ~umask
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename: a crash leaves the old file or the new one
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
         tmp = None
     except OSError as exc:
         raise InvalidInput(f"cannot write {option} {path}: {exc.strerror or exc}") from None

@@ -18,13 +18,15 @@ creating_home: ContextVar[bool] = ContextVar("fincert_cli_creating_home", defaul
 
 
 @contextmanager
-def open_cli_runtime(*, initialising: bool = False) -> Iterator[Runtime]:
+def open_cli_runtime(*, initialising: bool = False, serving: bool = False) -> Iterator[Runtime]:
     """``with open_cli_runtime() as rt:`` closes ``rt`` however the body ends (return, domain error, typer.Exit, anything).
 
     Errors pass through untouched: ``fincert.cli.main.run`` maps them to one line on stderr and an exit code.
+    ``serving`` (``fincert serve``) keeps the service's INFO logs; a one-shot command reports by its output.
     """
     from fincert.cli import main  # lazily: cli.main imports the command modules while it is being built
 
+    quiet_logs(serving=serving)
     token = creating_home.set(initialising)
     try:
         rt = main.runtime()
@@ -34,6 +36,26 @@ def open_cli_runtime(*, initialising: bool = False) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
+
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"  # as open_runtime's
+
+
+def quiet_logs(*, serving: bool = False) -> None:
+    """A one-shot command's stderr is its one error line: INFO records ("published CRL 7 ...")
+    used to come before it (`crl --out` on a full disk printed three lines), so such a command
+    logs from WARNING unless FINCERT_LOG_LEVEL asks otherwise. pyHanko logs a failed path
+    building as a WARNING with a whole traceback, which `verify` already reports in its own
+    words ("no certificate path to a trust root"): kept only at DEBUG."""
+    import logging
+    import os
+
+    level = os.environ.get("FINCERT_LOG_LEVEL")
+    if level is None and not serving:
+        logging.basicConfig(level=logging.WARNING, format=_LOG_FORMAT)  # open_runtime's call is then a no-op
+    if (level or "").strip().upper() != "DEBUG":
+        for name in ("pyhanko", "pyhanko_certvalidator"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def load_settings() -> Settings:
@@ -80,19 +102,16 @@ def _require_initialised(settings: Settings) -> None:
 
     Without this every command quietly created the folder, an empty SQLite database and fresh
     development secrets, then answered as if the deployment existed but was empty. The
-    embedded default is checked without connecting; a FINCERT_DATABASE_URL database is asked
-    whether it holds a CA (its ``authorities`` table with a row) before the runtime would
-    create the schema in it.
+    database (the embedded default or FINCERT_DATABASE_URL) is asked whether it holds a CA (its
+    ``authorities`` table with a row) before the runtime would create the schema in it; a
+    missing embedded file is not opened (connecting would create it).
     """
     from fincert.errors import ConfigurationError
 
-    home = settings.resolved_home
-    missing = (
-        not (home / "fincert.db").is_file()
-        if settings.database_url is None
-        else _database_holds_no_ca(settings.resolved_database_url)
-    )
-    if missing:
+    # The embedded database is asked too, not only looked for: an empty fincert.db (a `touch`,
+    # an `init` that failed on a full disk) used to pass, get the schema and fresh secrets, and
+    # answer as an empty deployment.
+    if _database_holds_no_ca(settings.resolved_database_url):
         raise ConfigurationError("the CA is not initialised: run `fincert init`")  # as the CA says it, word for word
 
 

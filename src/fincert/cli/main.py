@@ -9,7 +9,7 @@ from typing import Annotated
 import click
 import sqlalchemy.exc
 import typer
-from rich.table import Table
+from rich.cells import cell_len
 
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import checked_settings, creating_home, open_cli_runtime, open_configured
@@ -55,7 +55,8 @@ def init(
             as_json,
             lambda: console.print(
                 ("Created" if hierarchy.created else "Kept the existing")
-                + f" CA in {rt.home}\n  root: {paths['root_ca']}\n  issuing: {paths['issuing_ca']}"
+                + f" CA in {rt.home}\n  root: {paths['root_ca']}\n  issuing: {paths['issuing_ca']}",
+                markup=False,
             ),
         )
 
@@ -70,7 +71,7 @@ def institution_add(
     """Add an institution."""
     with open_cli_runtime() as rt:
         view = rt.institutions.add(code, name, type_)
-        emit(view.as_json(), as_json, lambda: console.print(f"Added {view.code} ({view.name}, {view.type})"))
+        emit(view.as_json(), as_json, lambda: console.print(f"Added {view.code} ({view.name}, {view.type})", markup=False))
 
 
 @institution_app.command("list")
@@ -80,10 +81,17 @@ def institution_list(as_json: JsonOpt = False) -> None:
         views = rt.institutions.list()
 
         def render() -> None:
-            table = Table("code", "name", "type")
-            for v in views:
-                table.add_row(v.code, v.name, v.type)
-            console.print(table)
+            # Plain aligned lines, the name last: a table squeezed to a narrow terminal cut codes
+            # ("LONGNAME_…", which cannot be copied) and ate names as markup ("[bold]...").
+            rows = [("code", "type", "name"), *((v.code, v.type, v.name) for v in views)]
+            code_width = max(cell_len(code) for code, _, _ in rows)
+            type_width = max(cell_len(type_) for _, type_, _ in rows)
+            for code, type_, name in rows:
+                console.print(
+                    f"{code}{' ' * (code_width - cell_len(code))}  {type_}{' ' * (type_width - cell_len(type_))}  {name}",
+                    markup=False,
+                    highlight=False,
+                )
 
         emit({"institutions": [v.as_json() for v in views]}, as_json, render)
 
@@ -100,7 +108,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
             if as_json:
                 report = audit.verify(session)
             else:
-                with Progress(transient=True, console=console) as progress:
+                with Progress(transient=True, console=console, disable=not console.is_terminal) as progress:
                     task = progress.add_task("verifying audit chain", total=None)
                     report = audit.verify(session, progress=lambda n: progress.update(task, completed=n))
         data = {"ok": report.ok, "records": report.records, "first_broken_seq": report.first_broken_seq, "problem": report.problem}
@@ -110,7 +118,8 @@ def audit_verify(as_json: JsonOpt = False) -> None:
             lambda: console.print(
                 f"audit chain intact: {report.records} records"
                 if report.ok
-                else f"audit chain BROKEN at record {report.first_broken_seq}: {report.problem}"
+                else f"audit chain BROKEN at record {report.first_broken_seq}: {report.problem}",
+                markup=False,
             ),
         )
         if not report.ok:
@@ -143,7 +152,7 @@ def serve(
     from fincert.api.app import create_app
 
     _check_can_listen(host, port)
-    with open_cli_runtime(initialising=True) as rt:
+    with open_cli_runtime(initialising=True, serving=True) as rt:
         rt.initialize()
         if demo:
             rt.institutions.ensure_samples()

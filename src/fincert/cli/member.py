@@ -37,7 +37,7 @@ def member_register(
     """Register a member at an institution (the operator's registration)."""
     with open_cli_runtime() as rt:
         view = rt.registrar.register_member(institution, name=name, rrn=rrn, phone=phone, email=email, actor="cli")
-        emit({"member_id": view.id, **view.as_json()}, as_json, lambda: console.print(f"Registered member {view.id} ({view.name}, {view.rrn_masked}) at {view.institution_code}"))
+        emit({"member_id": view.id, **view.as_json()}, as_json, lambda: console.print(f"Registered member {view.id} ({view.name}, {view.rrn_masked}) at {view.institution_code}", markup=False))
 
 
 @member_app.command("enroll")
@@ -52,11 +52,11 @@ def member_enroll(
 
         def render() -> None:
             if handout["method"] == "otp":
-                console.print(f"OTP secret: {handout['secret']}\n{handout['uri']}")
+                console.print(f"OTP secret: {handout['secret']}\n{handout['uri']}", markup=False)
             else:
-                console.print(f"Security card {handout['serial']}")
+                console.print(f"Security card {handout['serial']}", markup=False)
                 for label, value in handout["cells"].items():
-                    console.print(f"  {label}: {value}")
+                    console.print(f"  {label}: {value}", markup=False)
 
         emit(handout, as_json, render)
 
@@ -85,7 +85,7 @@ def member_send_code(
         data = {"channel": channel, "sent_to": challenge.prompt.get("destination"), "expires_at": challenge.expires_at.isoformat() if challenge.expires_at else None}
         outbox = rt.settings.message_sender == "outbox"
         hint = f"\n(no gateway is configured: `fincert member outbox {member_id}` shows the message)" if outbox else ""
-        emit(data, as_json, lambda: console.print(f"Code sent by {channel} to {data['sent_to']}{hint}"))
+        emit(data, as_json, lambda: console.print(f"Code sent by {channel} to {data['sent_to']}{hint}", markup=False))
 
 
 @member_app.command("outbox")
@@ -107,7 +107,7 @@ def member_outbox(
         emit(
             {"member_id": member_id, "messages": messages},
             as_json,
-            lambda: console.print("\n".join(f"{m['at']} {m['channel']} to {m['to']}: {m['text']}" for m in messages) or "No messages."),
+            lambda: console.print("\n".join(f"{m['at']} {m['channel']} to {m['to']}: {m['text']}" for m in messages) or "No messages.", markup=False),
         )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 #: Lines are not folded at the terminal's width: a serial, a path or an ``otpauth://`` URI stays
 #: whole for the reader who copies it and for scripts reading the output.
@@ -30,7 +31,19 @@ def emit(data: dict[str, Any], as_json: bool, render: Callable[[], None] | None 
         render()
     else:
         for key, value in data.items():
-            console.print(f"[bold]{key}[/bold]: {value}")
+            # The value is data (a name, a path, a subject), never markup: "[fincert]" stays.
+            console.print(Text.assemble((key, "bold"), f": {readable(value)}"))
+
+
+def readable(value: Any) -> str:
+    """A value as a person reads it: no Python reprs (``None``, ``{'otp': 'active'}``)."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {readable(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(v) for v in value) or "-"
+    return str(value)
 
 
 def fail(message: str) -> None:

@@ -3,7 +3,9 @@
 ``sign`` opens the holder's key where it is kept (an NPKI certificate folder, a PKCS#12 file,
 or a cloud key behind its PIN) and writes a DER CMS signature, time-stamped on request by a
 TSA URL or this deployment's own TSA (``--tsa local``). ``verify`` checks a signature against
-this deployment's root and certificate status; it exits 0 only for a valid signature.
+this deployment's root and certificate status; it exits 0 only for a valid signature and, when
+a VID check was asked for (``--rrn``, ``--random-num``), only if the VID matches too (said first
+in the readable report when it does not).
 
 Secrets may come from the environment instead of the command line (where other users can
 see them in the process list): ``FINCERT_SIGN_PASSWORD``, ``FINCERT_SIGN_PIN``,
@@ -20,7 +22,7 @@ import typer
 from fincert.cli._files import check_output_file, read_input, refuse_overwriting, write_output
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
-from fincert.cli.output import console, emit
+from fincert.cli.output import console, emit, readable
 from fincert.errors import InvalidInput, VerificationFailed
 from fincert.formats.npki import check_npki_folder
 
@@ -108,21 +110,38 @@ def verify(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify a CMS signature: integrity, signer, path, status at signing time, time-stamp, VID."""
+    """Verify a CMS signature: integrity, signer, path, status at signing time, time-stamp, VID.
+
+    Exits 0 only for a valid signature, and with --rrn and --random-num only if the VID matches."""
     signature_der = read_input(signature, "signature file")
     content = read_input(input_file, "input file") if input_file is not None else None
     with open_cli_runtime() as rt:
         verification = rt.signatures.verifier.verify(signature_der, content, rrn=rrn, random_num_hex=random_num)
     data = verification.as_json()
+    # A VID check that was asked for and does not hold is said first, and fails the command: the
+    # report used to begin "VALID", and exit 0, for a signer who is not that person.
+    vid_refused = (rrn is not None or random_num is not None) and data["vid_match"] is not True
 
     def render() -> None:
-        console.print("VALID" if data["valid"] else f"INVALID: {data['failure']}", markup=False)
+        if not data["valid"]:
+            headline = f"INVALID: {data['failure']}"
+        elif vid_refused:
+            headline = (
+                "VALID signature, but NOT the holder of that resident number: the VID does not match"
+                if data["vid_match"] is False
+                else "VALID signature, but the holder cannot be confirmed: the certificate carries no VID"
+            )
+        else:
+            headline = "VALID"
+        console.print(headline, markup=False)
         for key in ("signer", "signed_at", "timestamp", "certificate_status", "non_repudiation", "vid_match"):
-            console.print(f"  {key}: {data[key]}", markup=False)
+            value = "not checked" if key == "vid_match" and data[key] is None else readable(data[key])
+            console.print(f"  {key}: {value}", markup=False)
         console.print(f"  path: {' <- '.join(data['path'])}", markup=False)
 
     emit(data, as_json, render)
-    if not verification.valid:
+    if not verification.valid or vid_refused:
+        # `verify --rrn … && proceed` must not proceed for a signer who is not that person.
         raise typer.Exit(1)
 
 

@@ -13,6 +13,7 @@ from fincert.cli._files import check_output_file, refuse_overwriting, write_outp
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit
+from fincert.errors import InvalidInput
 
 
 def crl(
@@ -34,13 +35,22 @@ def crl(
         else:
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=console, transient=True,
+                console=console, transient=True, disable=not console.is_terminal,  # no blank line in a pipe
             ) as progress:
                 task = progress.add_task("reading revoked certificates", total=None)
                 publication = publisher.publish(progress=lambda done, total: progress.update(task, completed=done, total=total))
         root = publisher.publish(rt.ca.hierarchy().root_id)
         if out is not None:
-            write_output(out, publication.full.der, "--out")
+            try:
+                write_output(out, publication.full.der, "--out")
+            except InvalidInput as error:
+                # The folder was checked first, but a write can still fail (disk full): the CRLs
+                # are published all the same, and the operator should know which number to fetch.
+                raise InvalidInput(
+                    f"{error.detail}; CRL {publication.crl_number} was published all the same "
+                    f"({rt.endpoints.full_crl_url(publication.issuer_id)}): run `fincert crl --out` again to write it",
+                    field=error.field,
+                ) from None
         data = {
             "issuer": publication.issuer,
             "issuer_id": publication.issuer_id,
@@ -58,7 +68,8 @@ def crl(
             lambda: console.print(
                 f"CRL {publication.crl_number} of {publication.issuer}: {publication.revoked} revoked, "
                 f"{publication.partitions} partitions, full CRL {publication.full_crl_bytes:,} bytes"
-                + (f" written to {out}" if out is not None else "")
+                + (f" written to {out}" if out is not None else ""),
+                markup=False,
             ),
         )
 
