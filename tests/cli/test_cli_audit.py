@@ -216,3 +216,34 @@ def test_one_shot_commands_keep_stderr_for_errors(deployment, tmp_path):
         assert result.returncode == 0, result.stderr
         assert result.stderr == "", result.stderr
         assert result.stdout.strip() and not result.stdout.startswith("\n"), repr(result.stdout)
+
+
+def test_sign_refuses_a_revoked_or_held_certificate(cli, tmp_path):
+    """`sign --key-dir` signed with a certificate the CA had revoked, without a word: the
+    signature then failed every relying party's check. A holder's client refuses, saying why."""
+    base = tmp_path
+    home = base / "home"
+    rt = open_runtime(Settings(home=home, log_level="WARNING"))
+    try:
+        rt.initialize()
+        rt.institutions.ensure_samples()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        random_num = npki.generate_random_num()
+        issued = rt.ca.issue(IssuanceRequest("joint", key.public_key(), SubjectIdentity("홍길동", "한빛은행")))
+        folder = npki.write_npki_folder(base / "usb", "fincert", issued.certificate, npki.write_sign_pri_key(key, PASSWORD, random_num))
+    finally:
+        rt.close()
+    (base / "doc.txt").write_text("pay 100 won")
+    sign = ["sign", "--in", str(base / "doc.txt"), "--out", str(base / "doc.sig"), "--key-dir", str(folder), "--password", PASSWORD]
+    assert cli(sign, home).returncode == 0
+    (base / "doc.sig").unlink()
+    assert cli(["cert", "revoke", issued.serial, "--reason", "certificateHold"], home).returncode == 0
+    assert "is on hold" in one_line_error(cli(sign, home))
+    assert cli(["cert", "revoke", issued.serial, "--reason", "keyCompromise"], home).returncode == 0
+    line = one_line_error(cli(sign, home))
+    assert "is revoked" in line and "reissue" in line and PASSWORD not in line
+    assert not (base / "doc.sig").exists()
+    # To test relying parties, it signs all the same when asked (verify then refuses the signature).
+    assert cli([*sign, "--allow-unusable"], home).returncode == 0
+    verified = cli(["verify", "--in", str(base / "doc.txt"), "--signature", str(base / "doc.sig"), "--json"], home)
+    assert verified.returncode == 1 and json.loads(verified.stdout)["certificate_status"] == "revoked"

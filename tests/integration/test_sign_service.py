@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from fincert.ca.authority import IssuanceRequest, SubjectIdentity
 from fincert.config import FINCERT_OID_ARC
-from fincert.errors import InvalidInput, Locked, NotFound, PolicyViolation, VerificationFailed
+from fincert.errors import Conflict, InvalidInput, Locked, NotFound, PolicyViolation, VerificationFailed
 from fincert.formats import npki, pkcs12, vid
 from fincert.runtime import open_runtime
 from fincert.sign.testing import build_test_pki
@@ -242,7 +242,10 @@ def test_timestamp_before_revocation_stays_valid_and_later_signatures_do_not(run
     clock.advance(hours=1)
     runtime.ca.revoke(format(key.certificate.serial_number, "x"), "keyCompromise", actor="test")
     clock.advance(hours=1)
-    stamped_after = signing.sign(DATA, key, tsa="local")
+    # A holder's client refuses to sign with a revoked certificate; a thief's software would not.
+    with pytest.raises(Conflict, match="is revoked"):
+        signing.sign(DATA, key, tsa="local")
+    stamped_after = signing.sign(DATA, key, tsa="local", check_usable=False)
 
     before = verifier.verify(stamped_before.signature_der, DATA).as_json()
     assert before["valid"] is True, before["failure"]

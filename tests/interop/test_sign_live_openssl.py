@@ -352,11 +352,11 @@ def _fincert_verdict(home: Path, tmp_path: Path, signature: bytes, content: byte
     return report
 
 
-def _sign_p12(home: Path, tmp_path: Path, key, certificate, chain, tsa: str | None) -> bytes:
+def _sign_p12(home: Path, tmp_path: Path, key, certificate, chain, tsa: str | None, *extra: str) -> bytes:
     (tmp_path / "k.p12").write_bytes(pkcs12.write_pkcs12(key, certificate, chain, PASSWORD, "k", kdf_rounds=2048))
     (tmp_path / "d").write_bytes(DATA)
     args = ["sign", "--in", tmp_path / "d", "--out", tmp_path / "d.sig", "--p12", tmp_path / "k.p12", "--password", PASSWORD]
-    result = fincert(home, *args, *(["--tsa", tsa] if tsa else []))
+    result = fincert(home, *args, *(["--tsa", tsa] if tsa else []), *extra)
     assert result.returncode == 0, result.stderr
     return (tmp_path / "d.sig").read_bytes()
 
@@ -392,7 +392,8 @@ def test_pyhanko_agrees_on_revocation_before_and_after_signing(server, tmp_path)
         rt.ca.revoke(format(early.serial_number, "x"), "keyCompromise", actor="test")
     finally:
         rt.close()
-    revoked_sig = _sign_p12(home, tmp_path, early_key, early, [], f"{url}/tsa")
+    # fincert's own client refuses such a certificate; --allow-unusable signs as a thief's software would.
+    revoked_sig = _sign_p12(home, tmp_path, early_key, early, [], f"{url}/tsa", "--allow-unusable")
     report = _fincert_verdict(home, tmp_path, revoked_sig, DATA)
     assert report["valid"] is False and report["failure"] == "signer certificate was revoked before the signing time"
     assert _pyhanko_verdict(home, revoked_sig, DATA, moment=dt.datetime.fromisoformat(report["timestamp"])) is False

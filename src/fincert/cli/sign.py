@@ -45,9 +45,17 @@ def sign(
     tsa: Annotated[
         str | None, typer.Option("--tsa", help="Time-stamp the signature: a TSA URL, or 'local' for this deployment's TSA.")
     ] = None,
+    allow_unusable: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unusable",
+            help="Sign even with a certificate that is expired or that this CA revoked or put on hold "
+            "(to test relying parties: such a signature must be refused).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sign a file with a CMS (RFC 5652) signature."""
+    """Sign a file with a CMS (RFC 5652) signature (refused with an expired, revoked or held certificate)."""
     chosen = [name for name, value in (("--key-dir", key_dir), ("--p12", p12), ("--cloud", cloud)) if value is not None]
     if len(chosen) != 1:
         raise InvalidInput("choose exactly one key: --key-dir, --p12 or --cloud")
@@ -81,7 +89,7 @@ def sign(
                 raise type(error)(f"{p12}: {error.detail}", field=error.field) from error
         else:
             key = signing.cloud_key(cloud or "", pin or "")
-        document = signing.sign(content, key, attached=attached, pss=pss, tsa=tsa)
+        document = signing.sign(content, key, attached=attached, pss=pss, tsa=tsa, check_usable=not allow_unusable)
         write_output(output, document.signature_der, "--out")
         data = {"signature": str(output), **document.as_json()}
         emit(

@@ -54,6 +54,7 @@ from fincert.clock import Clock
 from fincert.config import EXAMPLE_OID_ARC, FINCERT_OID_ARC
 from fincert.errors import (
     ConfigurationError,
+    Conflict,
     FincertError,
     InvalidInput,
     NotFound,
@@ -498,11 +499,13 @@ class SigningService:
         clock: Clock,
         tsa: Callable[[], TimeStampService],
         cloud_keys: Callable[[str, str], tuple[RawSigner, x509.Certificate]] | None = None,
+        status: RevocationSource | None = None,
     ) -> None:
         self._ca = ca
         self._clock = clock
         self._tsa = tsa
         self._cloud_keys = cloud_keys
+        self._status = status
 
     # Keys ------------------------------------------------------------------------------------
 
@@ -541,6 +544,16 @@ class SigningService:
 
     # Signing ---------------------------------------------------------------------------------
 
+    def _check_usable(self, certificate: x509.Certificate) -> None:
+        status = None
+        if self._status is not None:
+            issuing = self._ca.hierarchy().issuing
+            if certificate.issuer == issuing.subject:  # this CA speaks only for its own
+                status = self._status.status(certificate, issuing)
+        why = _usable_or_why(certificate, self._clock.now(), status)
+        if why is not None:
+            raise Conflict(why)
+
     def timestamper(self, tsa: str | None) -> TimeStamper | None:
         """``None``: no time-stamp; ``local``: this deployment's TSA in-process; else an http(s) URL."""
         if tsa is None or tsa == "":
@@ -559,8 +572,16 @@ class SigningService:
         attached: bool = False,
         pss: bool = False,
         tsa: str | None = None,
+        check_usable: bool = True,
     ) -> SignedDocument:
-        """A CMS SignedData over ``content``; with ``tsa``, a signature time-stamp is added."""
+        """A CMS SignedData over ``content``; with ``tsa``, a signature time-stamp is added.
+
+        Refused (``Conflict``) with a certificate that is expired, not yet valid, or revoked or on
+        hold by this CA, as a holder's signing client refuses: the signature would not verify,
+        and the holder is told to renew or reissue instead. ``check_usable=False`` signs all the
+        same, to make the signatures a relying party must refuse (tests, drills)."""
+        if check_usable:
+            self._check_usable(key.certificate)
         timestamper = self.timestamper(tsa)
         if pss and not isinstance(key.certificate.public_key(), rsa.RSAPublicKey):
             raise InvalidInput("RSASSA-PSS needs an RSA key", field="pss")
@@ -593,6 +614,19 @@ class SigningService:
             timestamp=signature_timestamp_time(signature),
             attached=attached,
         )
+
+
+def _usable_or_why(certificate: x509.Certificate, now: dt.datetime, status: CertificateStatus | None) -> str | None:
+    serial = format(certificate.serial_number, "x")
+    if now > certificate.not_valid_after_utc:
+        return f"certificate {serial} expired on {certificate.not_valid_after_utc.date().isoformat()}: reissue it (재발급)"
+    if now < certificate.not_valid_before_utc:
+        return f"certificate {serial} is not valid until {certificate.not_valid_before_utc.isoformat()}"
+    if status is not None and status.status == "revoked":
+        if status.reason == "certificate_hold":
+            return f"certificate {serial} is on hold (효력 정지): ask the institution to restore it, or reissue it"
+        return f"certificate {serial} is revoked: a signature made with it would not verify; reissue it (재발급)"
+    return None
 
 
 def signature_timestamp_time(signature_der: bytes) -> dt.datetime | None:
@@ -988,7 +1022,7 @@ class ElectronicSignatures:
         stored = StoredCertificateStatus(db)
         self.status: RevocationSource = PresignedOcspStatus(ocsp, stored, clock) if ocsp is not None else stored
         cloud_keys = _CloudKeys(db, vault) if vault is not None else None
-        self.signing = SigningService(ca, clock, tsa, cloud_keys)
+        self.signing = SigningService(ca, clock, tsa, cloud_keys, status=stored)
         self.verifier = SignatureVerifier(ca, self.status, clock)
         self.relying_party = RelyingParty(db, clock, self.verifier)
 
