@@ -247,3 +247,15 @@ def test_sign_refuses_a_revoked_or_held_certificate(cli, tmp_path):
     assert cli([*sign, "--allow-unusable"], home).returncode == 0
     verified = cli(["verify", "--in", str(base / "doc.txt"), "--signature", str(base / "doc.sig"), "--json"], home)
     assert verified.returncode == 1 and json.loads(verified.stdout)["certificate_status"] == "revoked"
+
+
+def test_input_files_are_read_up_to_a_limit(cli, deployment, tmp_path):
+    """`verify --signature /dev/zero` read forever (input files were read whole, unbounded)."""
+    home = deployment["home"]
+    line = one_line_error(cli(["verify", "--in", str(deployment["doc"]), "--signature", "/dev/zero"], home))
+    assert "signature file /dev/zero is larger than 16 MiB" in line
+    big = tmp_path / "big.p12"
+    big.write_bytes(b"\0" * (1024 * 1024 + 1))
+    line = one_line_error(cli(["sign", "--in", str(deployment["doc"]), "--out", str(tmp_path / "s"), "--p12", str(big),
+                               "--password", PASSWORD], home))
+    assert "PKCS#12 file" in line and "larger than 1 MiB" in line and not (tmp_path / "s").exists()

@@ -100,3 +100,20 @@ def test_console_logins_are_throttled(cli, home):
             rt.registrar.authenticate_operator_password("dave", PASSWORD, address="192.0.2.9")
     finally:
         rt.close()
+
+
+def test_operator_names_that_differ_only_in_case_are_one_name(cli, home):
+    assert cli(["operator", "add", "alice", "--institution", "HANBIT"], home).returncode == 0
+    taken = cli(["operator", "add", "Alice", "--institution", "NURI"], home)
+    assert taken.returncode == 1 and "operator Alice already exists" in taken.stderr
+
+
+def test_an_institution_added_on_the_command_line_is_audited_as_the_cli(cli, home):
+    assert cli(["institution", "add", "SAEROM", "--name", "새롬은행"], home).returncode == 0
+    rt = open_runtime(Settings(home=home, log_level="WARNING"))
+    try:
+        institution = next(i for i in rt.institutions.list() if i.code == "SAEROM")
+        (added,) = [r for r in rt.registrar.institution_audit(institution.id, limit=10) if r["action"] == "institution.added"]
+        assert added["actor"] == "cli"
+    finally:
+        rt.close()

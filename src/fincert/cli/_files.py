@@ -16,10 +16,22 @@ from pathlib import Path
 from fincert.errors import InvalidInput, NotFound
 
 
-def read_input(path: Path, what: str) -> bytes:
-    """The bytes of a file the user named (``what`` says which, e.g. "signature file")."""
+#: The most a command reads of the files it is given (read whole, into memory): a signature or a
+#: key file is a few kilobytes, and a name such as /dev/zero must not read forever.
+MAX_SIGNATURE_BYTES = 16 * 1024 * 1024
+MAX_KEY_FILE_BYTES = 1024 * 1024
+MAX_CONTENT_BYTES = 512 * 1024 * 1024
+
+
+def read_input(path: Path, what: str, *, limit: int = MAX_CONTENT_BYTES) -> bytes:
+    """The bytes of a file the user named (``what`` says which, e.g. "signature file"), at most
+    ``limit`` of them: a larger file (or an endless one) is refused by name."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise InvalidInput(f"{what} {path} is larger than {_size(limit)}: not a file this command reads")
+        return data
     except FileNotFoundError:
         raise NotFound(f"{what} {path} does not exist") from None
     except IsADirectoryError:
@@ -28,6 +40,10 @@ def read_input(path: Path, what: str) -> bytes:
         raise NotFound(f"{what} {path} does not exist (a part of the path is a file)") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count // 1024} KiB"
 
 
 def _nearest_existing(path: Path) -> Path:

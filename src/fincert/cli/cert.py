@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from fincert.cli._files import check_output_folder, read_input
+from fincert.cli._files import MAX_KEY_FILE_BYTES, check_output_folder, read_input
 from fincert.cli._params import JsonOpt, MemberIdArg, MemberIdOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import Interrupted, console, emit
@@ -91,7 +91,7 @@ _CARD_FILE_ERROR = "the security card file is not the JSON printed by `member en
 def _load_card(path: Path) -> dict[str, str]:
     """The cells of a card file, checked whole before any challenge is started: a broken file
     must not cost the member one of the few tries before the card locks."""
-    data = read_input(path, "security card file")
+    data = read_input(path, "security card file", limit=MAX_KEY_FILE_BYTES)
     try:
         cells = json.loads(data.decode("utf-8"))["cells"]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, RecursionError):

@@ -70,7 +70,7 @@ def institution_add(
 ) -> None:
     """Add an institution."""
     with open_cli_runtime() as rt:
-        view = rt.institutions.add(code, name, type_)
+        view = rt.institutions.add(code, name, type_, actor="cli")
         emit(view.as_json(), as_json, lambda: console.print(f"Added {view.code} ({view.name}, {view.type})", markup=False))
 
 

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from fincert.cli._files import check_output_file, read_input, refuse_overwriting, write_output
+from fincert.cli._files import MAX_KEY_FILE_BYTES, MAX_SIGNATURE_BYTES, check_output_file, read_input, refuse_overwriting, write_output
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import console, emit, readable
@@ -81,7 +81,7 @@ def sign(
         if key_dir is not None:
             key = signing.npki_key(key_dir, password or "")
         elif p12 is not None:
-            data = read_input(p12, "PKCS#12 file")
+            data = read_input(p12, "PKCS#12 file", limit=MAX_KEY_FILE_BYTES)
             try:
                 key = signing.pkcs12_key(data, password or "")
             except (InvalidInput, VerificationFailed) as error:
@@ -121,7 +121,7 @@ def verify(
     """Verify a CMS signature: integrity, signer, path, status at signing time, time-stamp, VID.
 
     Exits 0 only for a valid signature, and with --rrn and --random-num only if the VID matches."""
-    signature_der = read_input(signature, "signature file")
+    signature_der = read_input(signature, "signature file", limit=MAX_SIGNATURE_BYTES)
     content = read_input(input_file, "input file") if input_file is not None else None
     with open_cli_runtime() as rt:
         verification = rt.signatures.verifier.verify(signature_der, content, rrn=rrn, random_num_hex=random_num)

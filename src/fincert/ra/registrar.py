@@ -293,7 +293,9 @@ class Registrar:
         try:
             with self._db.transaction() as session:
                 institution = self._institution(session, institution_code)
-                if session.execute(select(Operator.id).where(Operator.username == username)).first():
+                # Names that differ only in case are one name to the people reading the audit
+                # trail ("alice" and "Alice" acting on the same members): refused as taken.
+                if session.execute(select(Operator.id).where(func.lower(Operator.username) == username.lower())).first():
                     raise Conflict(f"operator {username} already exists")
                 row = Operator(
                     institution_id=institution.id,
