@@ -34,3 +34,19 @@ def issue_joint(runtime, member_id: int, key, *, actor: str = "t") -> str:
     return lc.collect(
         collection.reference_number, collection.authorization_code, csr_pem=csr, random_num=secrets.token_bytes(20), actor=actor,
     ).issued.serial
+
+
+def npki_holder(rt, root, password: str, *, rrn: str | None = None, name: str = "홍길동", institution: str = "한빛은행"):
+    """A joint certificate the CA issues at once for a fresh key (``rrn``: with its VID), written
+    as an NPKI folder under ``root``: ``(issued, folder, random_num)``."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from fincert.ca.authority import IssuanceRequest, SubjectIdentity
+    from fincert.formats import npki, vid
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    random_num = npki.generate_random_num()
+    identify = vid.identify_data_other_name(name, rrn.replace("-", ""), random_num) if rrn else None
+    issued = rt.ca.issue(IssuanceRequest("joint", key.public_key(), SubjectIdentity(name, institution), identify_data=identify))
+    folder = npki.write_npki_folder(root, "fincert", issued.certificate, npki.write_sign_pri_key(key, password, random_num))
+    return issued, folder, random_num

@@ -3,6 +3,12 @@ an answer is a problem document."""
 
 from __future__ import annotations
 
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from fincert.api.app import create_app
+
 PROBLEM = "application/problem+json"
 RRN = "900101-1234567"
 PASSWORD = "s3cret-pass"
@@ -30,3 +36,16 @@ def assert_problem(response, status: int) -> dict:
     body = response.json()
     assert body["status"] == status
     return body
+
+
+@pytest.fixture(scope="module")
+def holder_key() -> rsa.RSAPrivateKey:
+    """A holder's RSA-2048 key, one per test module (key generation is slow)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def client(runtime):
+    """The app behind a test client; a 500 shows as a status, as a client would get it."""
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
+        yield test_client

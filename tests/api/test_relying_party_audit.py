@@ -17,13 +17,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from api_helpers import client, holder_key  # noqa: F401 - the shared fixtures
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from fastapi.testclient import TestClient
 
-from fincert.api.app import create_app
 from fincert.ca.authority import IssuanceRequest, SubjectIdentity, serial_hex
 from fincert.runtime import open_runtime
 
@@ -33,17 +32,6 @@ DATA = "이체 1,000,000원".encode()
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'fincert.db'}"
-
-
-@pytest.fixture(scope="module")
-def holder_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def client(runtime):
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def issue(runtime, key) -> x509.Certificate:

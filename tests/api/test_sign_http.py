@@ -6,10 +6,8 @@ import base64
 import json
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi.testclient import TestClient
+from api_helpers import client, holder_key  # noqa: F401 - the shared fixtures
 
-from fincert.api.app import create_app
 from fincert.ca.authority import IssuanceRequest, SubjectIdentity
 from fincert.formats import npki, vid
 from fincert.sign.tsa import build_timestamp_request, parse_timestamp_response
@@ -20,17 +18,6 @@ DATA = "계좌이체 승인".encode()
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-@pytest.fixture(scope="module")
-def holder_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def client(runtime):
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture

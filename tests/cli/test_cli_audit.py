@@ -12,11 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from holders import npki_holder
 
-from fincert.ca.authority import IssuanceRequest, SubjectIdentity
 from fincert.config import Settings
-from fincert.formats import npki, vid
 from fincert.runtime import open_runtime
 
 PASSWORD = "npki-pass-2024!"
@@ -40,15 +38,7 @@ def deployment(tmp_path_factory):
     try:
         rt.initialize()
         rt.institutions.ensure_samples()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        random_num = npki.generate_random_num()
-        issued = rt.ca.issue(
-            IssuanceRequest(
-                "joint", key.public_key(), SubjectIdentity("홍길동", "한빛은행"),
-                identify_data=vid.identify_data_other_name("홍길동", RRN.replace("-", ""), random_num),
-            )
-        )
-        folder = npki.write_npki_folder(base / "usb", "fincert", issued.certificate, npki.write_sign_pri_key(key, PASSWORD, random_num))
+        _, folder, random_num = npki_holder(rt, base / "usb", PASSWORD, rrn=RRN)
     finally:
         rt.close()
     doc = base / "doc.txt"
@@ -227,10 +217,7 @@ def test_sign_refuses_a_revoked_or_held_certificate(cli, tmp_path):
     try:
         rt.initialize()
         rt.institutions.ensure_samples()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        random_num = npki.generate_random_num()
-        issued = rt.ca.issue(IssuanceRequest("joint", key.public_key(), SubjectIdentity("홍길동", "한빛은행")))
-        folder = npki.write_npki_folder(base / "usb", "fincert", issued.certificate, npki.write_sign_pri_key(key, PASSWORD, random_num))
+        issued, folder, _ = npki_holder(rt, base / "usb", PASSWORD)
     finally:
         rt.close()
     (base / "doc.txt").write_text("pay 100 won")

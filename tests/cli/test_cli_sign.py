@@ -8,11 +8,10 @@ import json
 import socket
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from holders import npki_holder
 
 from fincert.ca.authority import IssuanceRequest, SubjectIdentity
 from fincert.config import Settings
-from fincert.formats import npki, vid
 from fincert.runtime import open_runtime
 from both_databases import on_database
 from pg_databases import fresh_database
@@ -46,15 +45,7 @@ def deployment(tmp_path_factory, database_env):
     rt = open_runtime(Settings(home=home, log_level="WARNING", **({"database_url": url} if url else {})))
     try:
         rt.initialize()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        random_num = npki.generate_random_num()
-        issued = rt.ca.issue(
-            IssuanceRequest(
-                "joint", key.public_key(), SubjectIdentity("홍길동", "한빛은행"),
-                identify_data=vid.identify_data_other_name("홍길동", RRN.replace("-", ""), random_num),
-            )
-        )
-        folder = npki.write_npki_folder(home / "usb", "fincert", issued.certificate, npki.write_sign_pri_key(key, PASSWORD, random_num))
+        issued, folder, random_num = npki_holder(rt, home / "usb", PASSWORD, rrn=RRN)
         handle = rt.vault.create_key(1, "482915", dt.date(1990, 1, 1))
         cloud = rt.ca.issue(IssuanceRequest("financial", handle.public_key, SubjectIdentity("김민지", "한빛은행")))
         rt.vault.bind_certificate(handle.key_id, cloud.serial)

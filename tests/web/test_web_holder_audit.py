@@ -49,16 +49,7 @@ def test_sign_up_asks_for_the_password_twice_and_refuses_two_different_ones(clie
 
 
 def test_revoking_needs_a_reason_the_holder_chose(client, runtime):
-    token = csrf(client)
-    client.post(SIGNUP, data={**HOLDER, "csrf_token": token})
-    client.post("/issue/apply", data={"csrf_token": token, "product": "financial"})
-    secret = runtime.registrar.enroll(member_id(runtime), "otp", actor="test")["secret"]
-    client.post("/issue/verify/otp", data={"csrf_token": token, "response": pyotp.TOTP(secret).at(runtime.clock.now())})
-    store = client.post("/issue/verify-complete", data={"csrf_token": token}).text
-    reference = re.search(r'id="reference-number">(\d+)<', store).group(1)
-    code = re.search(r'id="authorization-code">([^<]+)<', store).group(1)
-    client.post("/issue/store", data={"csrf_token": token, "reference_number": reference, "authorization_code": code, "pin": "258013", "pin_confirm": "258013"})
-    serial = runtime.lifecycle.certificates_of(member_id(runtime))[0].serial
+    token, _, serial = _cloud_certificate(client, runtime)
 
     page = client.get("/certificates").text
     select = re.search(r'<select id="r-1" name="reason" required>(.*?)</select>', page).group(1)
@@ -163,15 +154,22 @@ def _store_codes(page: str) -> tuple[str, str]:
     return reference, code
 
 
-def _cloud_certificate(client, runtime) -> tuple[str, str, str]:
-    """Sign up, verify with an OTP and store a financial certificate in the cloud: the CSRF
-    token, the OTP secret and the certificate's serial."""
+def _verified_store_page(client, runtime) -> tuple[str, str, str]:
+    """Sign up, apply for a financial certificate and verify with an OTP: the CSRF token, the OTP
+    secret and the store page (step 5) that shows the reference number and authorization code."""
     token = csrf(client)
     client.post(SIGNUP, data={**HOLDER, "csrf_token": token})
     client.post("/issue/apply", data={"csrf_token": token, "product": "financial"})
     secret = runtime.registrar.enroll(member_id(runtime), "otp", actor="test")["secret"]
     client.post("/issue/verify/otp", data={"csrf_token": token, "response": pyotp.TOTP(secret).at(runtime.clock.now())})
-    reference, code = _store_codes(client.post("/issue/verify-complete", data={"csrf_token": token}).text)
+    return token, secret, client.post("/issue/verify-complete", data={"csrf_token": token}).text
+
+
+def _cloud_certificate(client, runtime) -> tuple[str, str, str]:
+    """Sign up, verify with an OTP and store a financial certificate in the cloud: the CSRF
+    token, the OTP secret and the certificate's serial."""
+    token, secret, page = _verified_store_page(client, runtime)
+    reference, code = _store_codes(page)
     done = client.post("/issue/store", data={"csrf_token": token, "reference_number": reference, "authorization_code": code, "pin": PIN, "pin_confirm": PIN})
     assert "인증서가 발급되었습니다" in done.text
     return token, secret, runtime.lifecycle.certificates_of(member_id(runtime))[0].serial
@@ -216,12 +214,7 @@ def test_a_cloud_renewal_asks_for_the_current_pin_once_and_says_renewed(client, 
 
 
 def test_a_new_pin_is_still_typed_twice(client, runtime):
-    token = csrf(client)
-    client.post(SIGNUP, data={**HOLDER, "csrf_token": token})
-    client.post("/issue/apply", data={"csrf_token": token, "product": "financial"})
-    secret = runtime.registrar.enroll(member_id(runtime), "otp", actor="test")["secret"]
-    client.post("/issue/verify/otp", data={"csrf_token": token, "response": pyotp.TOTP(secret).at(runtime.clock.now())})
-    page = client.post("/issue/verify-complete", data={"csrf_token": token}).text
+    token, _, page = _verified_store_page(client, runtime)
     assert "인증서를 보관할 곳을 선택하세요." in page and 'name="pin_confirm"' in page and "같은 숫자 반복" in page
     reference, code = _store_codes(page)
     once = client.post("/issue/store", data={"csrf_token": token, "reference_number": reference, "authorization_code": code, "pin": PIN})

@@ -170,16 +170,16 @@ async def signup(code: str, request: Request) -> Response:
             "name": form.get("name", ""), "rrn": form.get("rrn", ""), "phone": form.get("phone", ""), "email": form.get("email", ""),
             "login_id": form.get("login_id") or None, "password": form.get("password") or None,
         }
-        problems: list[InvalidInput] = []
-        try:
-            check_member_fields(**fields, online=True)
-        except InvalidFields as wrong:
-            problems += wrong.errors
-        except InvalidInput as wrong:
-            problems.append(wrong)
         if "password_confirm" in form and form["password_confirm"] != form.get("password", ""):
-            problems.append(InvalidInput("the two passwords differ", field="password_confirm"))
-        raise_all(problems)  # every wrong field at once, the confirmation's too
+            # Said together with every other wrong field (register_member would name those alone).
+            problems = [InvalidInput("the two passwords differ", field="password_confirm")]
+            try:
+                check_member_fields(**fields, online=True)
+            except InvalidFields as wrong:
+                problems = wrong.errors + problems
+            except InvalidInput as wrong:
+                problems = [wrong, *problems]
+            raise_all(problems)
         registrar.register_member(code, **fields, actor="member:signup", online=True)
         login = registrar.login(code, form.get("login_id", ""), form.get("password", ""), address=_client_address(request))
     return _logged_in(request, login, "/issue/apply")
