@@ -8,8 +8,9 @@ export FINCERT_HOME ?= $(CURDIR)/fincert-data
 
 # Debian packages the test suite drives: the openssl CLI (interop), PostgreSQL client tools
 # (pg_dump for the "no plaintext resident numbers" scan), Chromium and Korean fonts for the
-# browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser).
-APT_TEST_PACKAGES := openssl postgresql-client chromium fonts-nanum
+# browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser), SoftHSM2
+# for the PKCS#11 key backend (FINCERT_KEY_BACKEND=pkcs11) against a real token module.
+APT_TEST_PACKAGES := openssl postgresql-client chromium fonts-nanum softhsm2
 
 # axe-core (accessibility checks in the browser tests) from the npm registry, kept out of git.
 AXE_VERSION := 4.14.1
@@ -29,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 # pypinksign pins pyasn1==0.6.1 while pkilint needs a newer pyasn1; pypinksign works with
 # either, so it is installed without its pins (it is only a test peer, never a runtime dep).
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,hsm]'
 	$(PIP) install -q --no-deps 'pypinksign==0.5.4'
 	touch $@
 
@@ -65,7 +66,7 @@ test: install-test
 
 # wrk, the load generator of the OCSP benchmark (bench/va.py falls back to a slower Python one
 # without it), installed by the same apt logic as the test packages.
-APT_BENCH_PACKAGES := wrk
+APT_BENCH_PACKAGES := wrk softhsm2
 
 bench: install-test
 	@$(MAKE) --no-print-directory system-test-packages APT_TEST_PACKAGES="$(APT_BENCH_PACKAGES)"

@@ -43,8 +43,9 @@ def timed(fn: Callable[[], object], count: int) -> float:
 
 
 @contextlib.contextmanager
-def deployment(backend: str) -> Iterator[Runtime]:
-    """A throwaway fincert deployment on SQLite or a fresh PostgreSQL database."""
+def deployment(backend: str, **settings: object) -> Iterator[Runtime]:
+    """A throwaway fincert deployment on SQLite or a fresh PostgreSQL database (``settings``:
+    more ``Settings`` fields, e.g. a key backend)."""
     with tempfile.TemporaryDirectory(prefix="fincert-bench-") as home:
         dbname = None
         if backend == "sqlite":
@@ -54,7 +55,9 @@ def deployment(backend: str) -> Iterator[Runtime]:
             with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{dbname}"')
             url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
-        rt = open_runtime(Settings(home=Path(home), database_url=url, ca_passphrase="bench-passphrase", log_level="WARNING"))
+        rt = open_runtime(
+            Settings(home=Path(home), database_url=url, ca_passphrase="bench-passphrase", log_level="WARNING", **settings)  # type: ignore[arg-type]
+        )
         rt.initialize()
         try:
             yield rt

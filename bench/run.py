@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import api_issuance, cloud_signing, common, issuance_core, login, signatures, va  # noqa: E402
+from bench import api_issuance, cloud_signing, common, hsm, issuance_core, login, signatures, va  # noqa: E402
 
-BENCHMARKS = [issuance_core, login, cloud_signing, signatures, va, api_issuance]
+BENCHMARKS = [issuance_core, login, cloud_signing, signatures, va, hsm, api_issuance]
 
 
 def main(selected: list[str]) -> None:

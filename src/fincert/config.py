@@ -12,13 +12,16 @@ import base64
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fincert.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from fincert.keys.backend import KeyBackend
 
 #: Development default OID arc, under IANA's enterprise number for documentation (RFC 5612),
 #: which anyone may use. A UUID arc (2.25.<uuid>) would be ours too, but its 128-bit arc breaks
@@ -61,6 +64,16 @@ class Settings(BaseSettings):
     #: The CA directory name in NPKI folders (``NPKI/<ca_name>/USER/...``).
     ca_name: str = "fincert"
     ca_key_type: Literal["rsa2048", "p256"] = "rsa2048"
+
+    #: Where the CA's and services' private keys live: ``file`` (PKCS#8 files under
+    #: ``$FINCERT_HOME/keys``, encrypted with FINCERT_CA_PASSPHRASE) or ``pkcs11`` (generated and
+    #: kept on an HSM token, non-extractable; fincert stores only their labels).
+    key_backend: Literal["file", "pkcs11"] = "file"
+    #: The HSM vendor's PKCS#11 module, e.g. ``/usr/lib/softhsm/libsofthsm2.so`` for SoftHSM2.
+    pkcs11_library: Path | None = None
+    #: The label of the token that holds the keys, and its user PIN.
+    pkcs11_token: str | None = None
+    pkcs11_pin: SecretStr | None = None
 
     financial_validity_days: int = Field(default=3 * 365, ge=1, le=5 * 366)
     joint_validity_days: int = Field(default=365, ge=1, le=5 * 366)
@@ -137,7 +150,13 @@ class Settings(BaseSettings):
         """Refuse to run in production with a default or missing secret."""
         if self.mode != "production":
             return
-        for name in ("ca_passphrase", "master_key", "secret_key"):
+        if self.key_backend == "pkcs11":
+            # A token's PIN is the HSM's to define (often 4 to 8 digits); it must only be set.
+            pin = self.pkcs11_pin.get_secret_value() if self.pkcs11_pin is not None else ""
+            if pin.strip().lower() in KNOWN_DEFAULT_SECRETS:
+                raise ConfigurationError("production mode with FINCERT_KEY_BACKEND=pkcs11 needs FINCERT_PKCS11_PIN")
+        secret_names = ("master_key", "secret_key") if self.key_backend == "pkcs11" else ("ca_passphrase", "master_key", "secret_key")
+        for name in secret_names:
             value = getattr(self, name)
             raw = value.get_secret_value() if value is not None else ""
             if raw.strip().lower() in KNOWN_DEFAULT_SECRETS or len(raw) < 16:
@@ -170,6 +189,22 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(make())
         return path.read_text().strip()
+
+    def key_backend_instance(self) -> "KeyBackend":
+        """The ``KeyBackend`` these settings name (files under the home, or a PKCS#11 token)."""
+        if self.key_backend == "pkcs11":
+            from fincert.keys.pkcs11 import Pkcs11KeyBackend
+
+            if self.pkcs11_library is None:
+                raise ConfigurationError("FINCERT_KEY_BACKEND=pkcs11 needs FINCERT_PKCS11_LIBRARY, the HSM's PKCS#11 module")
+            if not self.pkcs11_token:
+                raise ConfigurationError("FINCERT_KEY_BACKEND=pkcs11 needs FINCERT_PKCS11_TOKEN, the label of the token")
+            if self.pkcs11_pin is None:
+                raise ConfigurationError("FINCERT_KEY_BACKEND=pkcs11 needs FINCERT_PKCS11_PIN, the token's user PIN")
+            return Pkcs11KeyBackend(self.pkcs11_library.expanduser(), self.pkcs11_token, self.pkcs11_pin.get_secret_value())
+        from fincert.keys.software import EncryptedFileKeyBackend
+
+        return EncryptedFileKeyBackend(self.resolved_home / "keys", self.ca_passphrase_bytes())
 
     def ca_passphrase_bytes(self) -> bytes:
         if self.ca_passphrase is not None:

@@ -22,8 +22,7 @@ from fincert.clock import Clock, SystemClock
 from fincert.config import Settings
 from fincert.endpoints import PublicEndpoints
 from fincert.errors import ConfigurationError
-from fincert.keys.backend import KeyType
-from fincert.keys.software import EncryptedFileKeyBackend
+from fincert.keys.backend import KeyBackend, KeyType
 from fincert.ra.institutions import InstitutionRegistry
 from fincert.storage.db import Database
 
@@ -40,7 +39,7 @@ class Runtime:
     settings: Settings
     db: Database
     clock: Clock
-    keys: EncryptedFileKeyBackend
+    keys: KeyBackend
     endpoints: PublicEndpoints
     ca: CertificateAuthority
     institutions: InstitutionRegistry
@@ -172,12 +171,17 @@ class Runtime:
         return paths
 
     def initialize(self, key_type: KeyType | None = None) -> Hierarchy:
-        hierarchy = self.ca.initialize(key_type or KeyType(self.settings.ca_key_type))
+        """Create the CA (or keep the existing one). ``key_type`` is the operator's explicit
+        choice: an existing CA of another type is then refused, not silently kept."""
+        hierarchy = self.ca.initialize(key_type or KeyType(self.settings.ca_key_type), insist_on_key_type=key_type is not None)
         self.write_ca_files(hierarchy)
         return hierarchy
 
     def close(self) -> None:
         self.db.dispose()
+        close_keys = getattr(self.keys, "close", None)  # a token session (PKCS#11)
+        if close_keys is not None:
+            close_keys()
 
 
 def _ca_files_error(what: str, exc: OSError) -> ConfigurationError:
@@ -197,7 +201,7 @@ def open_runtime(settings: Settings | None = None, *, clock: Clock | None = None
     if migrate:
         db.migrate()
     clock = clock or SystemClock()
-    keys = EncryptedFileKeyBackend(home / "keys", settings.ca_passphrase_bytes())
+    keys = settings.key_backend_instance()
     endpoints = PublicEndpoints(settings.public_url)
     ca = CertificateAuthority(
         db,

@@ -32,9 +32,14 @@ def audit_count(rt) -> int:
 
 def test_initialize_is_idempotent(runtime):
     first = runtime.ca.hierarchy()
-    again = runtime.initialize(KeyType.P256)
+    again = runtime.initialize()
     assert again.root.serial_number == first.root.serial_number
     assert again.created is False
+    assert runtime.initialize(KeyType.RSA2048).root.serial_number == first.root.serial_number
+    # Asking for another key type is refused, not silently answered with the existing RSA CA.
+    with pytest.raises(Conflict, match="already exists with rsa2048 keys"):
+        runtime.initialize(KeyType.P256)
+    assert runtime.ca.hierarchy().root.serial_number == first.root.serial_number
 
 
 def test_issue_persists_certificate_and_audit(runtime, subscriber_key, clock):

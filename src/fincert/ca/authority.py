@@ -35,7 +35,7 @@ from fincert.ca.der import assemble_signed, signature_algorithm_der
 from fincert.ca.profiles import CertificateProfile, ExpectedUrls, check_certificate, get_profile
 from fincert.clock import Clock
 from fincert.endpoints import PublicEndpoints
-from fincert.errors import Conflict, FincertError, InvalidInput, NotFound, PolicyViolation
+from fincert.errors import Conflict, ConfigurationError, FincertError, InvalidInput, NotFound, PolicyViolation
 from fincert.keys.backend import KeyBackend, KeyType, PublicKey
 from fincert.storage import audit, driver
 from fincert.storage.db import Database, IdBlocks
@@ -190,7 +190,12 @@ def sign_with_backend(
         check(draft)
     tbs = draft.tbs_certificate_bytes
     algorithm = signature_algorithm_der(draft.public_bytes(serialization.Encoding.DER), tbs)
-    signature = keys.sign(label, tbs)
+    try:
+        signature = keys.sign(label, tbs)
+    except NotFound:
+        # The hierarchy names a key the configured backend does not hold (FINCERT_KEY_BACKEND
+        # or the token changed after `fincert init`): an operator's mistake, not the caller's.
+        raise ConfigurationError(f"the signing key {label!r} is not in the configured key backend (FINCERT_KEY_BACKEND)") from None
     certificate = x509.load_der_x509_certificate(assemble_signed(tbs, algorithm, signature))
     try:
         verify_signed_by(certificate, issuer_key)
@@ -272,11 +277,27 @@ class CertificateAuthority:
             created=created,
         )
 
-    def initialize(self, key_type: KeyType) -> Hierarchy:
-        """Create the root and issuing CA unless they exist; running it again keeps them."""
+    def initialize(self, key_type: KeyType, *, insist_on_key_type: bool = False) -> Hierarchy:
+        """Create the root and issuing CA unless they exist; running it again keeps them.
+
+        With ``insist_on_key_type`` (the operator asked for ``key_type``), an existing CA of
+        another key type is a ``Conflict`` rather than silently kept. An existing CA whose keys
+        the configured backend does not hold is a ``ConfigurationError``.
+        """
         with self._db.reader() as session:
             existing = self._load_hierarchy(session)
         if existing is not None:
+            existing_type = KeyType.RSA2048 if isinstance(existing.issuing.public_key(), rsa.RSAPublicKey) else KeyType.P256
+            if insist_on_key_type and existing_type is not key_type:
+                raise Conflict(
+                    f"the CA already exists with {existing_type.value} keys and keeps them; "
+                    f"a {key_type.value} CA needs a new FINCERT_HOME and database"
+                )
+            if not self._keys.exists(existing.issuing_key_label):
+                raise ConfigurationError(
+                    f"the issuing CA's key {existing.issuing_key_label!r} is not in the configured key backend: "
+                    "FINCERT_KEY_BACKEND (and the token) must be those the CA was created with"
+                )
             self._hierarchy = existing
             return existing
 

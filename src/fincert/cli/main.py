@@ -38,12 +38,14 @@ def runtime() -> Runtime:
 
 @app.command()
 def init(
-    key_type: Annotated[str, typer.Option("--key-type", help="CA key type: rsa2048 or p256.")] = "rsa2048",
+    key_type: Annotated[
+        str | None, typer.Option("--key-type", help="CA key type: rsa2048 or p256 (default: FINCERT_CA_KEY_TYPE, rsa2048).")
+    ] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Also add the sample institutions.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create the root and issuing CA (kept if they exist) and apply migrations."""
-    kind = KeyType.parse(key_type)
+    kind = KeyType.parse(key_type) if key_type is not None else None
     with open_cli_runtime(initialising=True) as rt:
         hierarchy = rt.initialize(kind)
         if demo:

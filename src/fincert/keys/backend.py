@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+#: What a key's label may be, in every backend (a file name, a token object's CKA_LABEL).
+KEY_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 
 class KeyType(str, enum.Enum):
@@ -47,3 +51,24 @@ class KeyBackend(Protocol):
         ...
 
     def destroy(self, label: str) -> None: ...
+
+
+class LabelledKey:
+    """One key of a backend, as an object: its public half, and SHA-256 signatures by it.
+
+    For code that signs with one service key again and again (the OCSP responder, the TSA)
+    without caring where the key lives: in memory, in an encrypted file or on a token.
+    """
+
+    __slots__ = ("_backend", "label")
+
+    def __init__(self, backend: KeyBackend, label: str) -> None:
+        self._backend = backend
+        self.label = label
+
+    def public_key(self) -> PublicKey:
+        return self._backend.public_key(self.label)
+
+    def sign(self, data: bytes) -> bytes:
+        """``data`` hashed with SHA-256 and signed: PKCS#1 v1.5 (RSA) or DER ECDSA (P-256)."""
+        return self._backend.sign(self.label, data)

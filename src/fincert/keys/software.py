@@ -10,7 +10,6 @@ are decrypted once per process and kept in memory: loading an RSA key with valid
 from __future__ import annotations
 
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -18,9 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from fincert.errors import Conflict, ConfigurationError, InvalidInput, NotFound
-from fincert.keys.backend import KeyType, PublicKey
-
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+from fincert.keys.backend import KEY_LABEL, KeyType, PublicKey
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -47,7 +44,7 @@ class EncryptedFileKeyBackend:
         self._lock = threading.Lock()
 
     def _path(self, label: str) -> Path:
-        if not _LABEL.match(label):
+        if not KEY_LABEL.match(label):
             raise InvalidInput(f"invalid key label {label!r}", field="label")
         return self._dir / f"{label}.p8"
 
@@ -106,10 +103,9 @@ class EncryptedFileKeyBackend:
         return sign_with(self._load(label), data)
 
     def private_key_for_library(self, label: str) -> PrivateKey:
-        """The key object, for in-process protocol libraries that need one (OCSP responder keys).
-
-        Only the software backend offers this; CA keys are used through ``sign`` alone.
-        """
+        """The key object itself, for tests and benchmark peers (``openssl ocsp`` given the
+        responder's key). fincert's own components sign through ``sign`` alone, so they work the
+        same with keys on a PKCS#11 token, which never hands one over."""
         return self._load(label)
 
     def destroy(self, label: str) -> None:

@@ -64,8 +64,7 @@ from fincert.errors import (
 from fincert.formats.npki import check_npki_folder, read_npki_folder
 from fincert.formats.pkcs12 import read_pkcs12
 from fincert.formats.vid import vid_matches
-from fincert.keys.backend import KeyType
-from fincert.keys.software import EncryptedFileKeyBackend
+from fincert.keys.backend import KeyBackend, KeyType, LabelledKey
 from fincert.ra.identity import parse_rrn
 from fincert.sign.cms import sign_cms_with, timestamper_for_url
 from fincert.sign.raw_signer import PrivateKeySigner, RawSigner
@@ -123,7 +122,7 @@ class TimeStampService:
         self,
         db: Database,
         ca: CertificateAuthority,
-        keys: EncryptedFileKeyBackend,
+        keys: KeyBackend,
         clock: Clock,
         settings: TimeStampSettings,
         *,
@@ -182,7 +181,7 @@ class TimeStampService:
                 self._authority = TimeStampAuthority(
                     certificate,
                     [],
-                    self._keys.private_key_for_library(label),
+                    LabelledKey(self._keys, label).sign,  # SHA-256, the TSA's digest: wherever the key lives
                     self._settings.policy_oid,
                     self._settings.accuracy_seconds,
                     self._clock,

@@ -30,6 +30,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from fincert.errors import InvalidInput, PolicyViolation
 from fincert.formats import der as _der
+from fincert.keys.backend import LabelledKey
 from fincert.va.reasons import REVOCATION_REASONS
 
 #: Largest request accepted. One CertID is about 75 bytes; 16 KiB leaves room for a signed
@@ -44,6 +45,8 @@ MAX_NONCE_BYTES = 32
 CertStatusName = Literal["good", "revoked", "unknown"]
 ErrorStatusName = Literal["malformedRequest", "internalError", "tryLater", "unauthorized"]
 ResponderPrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+#: A responder key: in memory, or a backend's key by label (an encrypted file, an HSM token).
+ResponderKey = ResponderPrivateKey | LabelledKey
 
 _REASON_TO_ASN1CRYPTO = {
     "unspecified": "unspecified",
@@ -259,16 +262,19 @@ class OcspSigner:
     def __init__(
         self,
         responder_cert: x509.Certificate,
-        responder_key: ResponderPrivateKey,
+        responder_key: ResponderKey,
         issuer_cert: x509.Certificate,
     ) -> None:
-        if isinstance(responder_key, rsa.RSAPrivateKey):
+        if not isinstance(responder_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, LabelledKey)):
+            raise TypeError("responder key must be an RSA or EC private key, or a backend's key")
+        public_key = responder_key.public_key()
+        if isinstance(public_key, rsa.RSAPublicKey):
             self._signature_algorithm = _der.SHA256_WITH_RSA
-        elif isinstance(responder_key, ec.EllipticCurvePrivateKey):
+        elif isinstance(public_key, ec.EllipticCurvePublicKey):
             self._signature_algorithm = _der.ECDSA_WITH_SHA256
         else:
             raise TypeError("responder key must be RSA or EC")
-        if responder_key.public_key() != responder_cert.public_key():
+        if public_key != responder_cert.public_key():
             raise InvalidResponderCertificate("responder key does not match its certificate")
         if responder_cert != issuer_cert:
             check_responder_certificate(responder_cert, issuer_cert)
@@ -329,6 +335,8 @@ class OcspSigner:
         )
 
     def _sign(self, data: bytes) -> bytes:
+        if isinstance(self._key, LabelledKey):
+            return self._key.sign(data)
         if isinstance(self._key, rsa.RSAPrivateKey):
             return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         return self._key.sign(data, ec.ECDSA(hashes.SHA256()))

@@ -37,8 +37,7 @@ from sqlalchemy.orm import Session
 from fincert.ca.authority import CertificateAuthority, serial_hex
 from fincert.clock import Clock
 from fincert.errors import FincertError
-from fincert.keys.backend import KeyType
-from fincert.keys.software import EncryptedFileKeyBackend
+from fincert.keys.backend import KeyBackend, KeyType, LabelledKey
 from fincert.storage.db import Database
 from fincert.storage.models import Certificate
 from fincert.storage.models_va import OcspResponseRecord
@@ -127,7 +126,7 @@ class _Held:
 
 
 class OcspResponder:
-    def __init__(self, db: Database, ca: CertificateAuthority, keys: EncryptedFileKeyBackend, clock: Clock) -> None:
+    def __init__(self, db: Database, ca: CertificateAuthority, keys: KeyBackend, clock: Clock) -> None:
         self._db = db
         self._ca = ca
         self._keys = keys
@@ -183,8 +182,7 @@ class OcspResponder:
     def _info(
         self, authority_id: int, certificate: x509.Certificate, label: str, issuer: x509.Certificate, issuer_id: int
     ) -> ResponderInfo:
-        key = self._keys.private_key_for_library(label)
-        signer = OcspSigner(certificate, key, issuer)  # checks EKU, nocheck and the issuer's signature
+        signer = OcspSigner(certificate, LabelledKey(self._keys, label), issuer)  # checks EKU, nocheck and the issuer's signature
         return ResponderInfo(authority_id, certificate, signer, issuer_id, certificate.not_valid_after_utc - RESPONDER_RENEW_BEFORE)
 
     # -- answering -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import logging
 from fincert.ca.authority import CertificateAuthority
 from fincert.clock import Clock
 from fincert.endpoints import PublicEndpoints
-from fincert.keys.software import EncryptedFileKeyBackend
+from fincert.keys.backend import KeyBackend
 from fincert.storage.db import Database
 from fincert.va.publisher import CrlPublisher
 from fincert.va.responder import OcspResponder
@@ -27,7 +27,7 @@ class ValidationAuthority:
         self,
         db: Database,
         ca: CertificateAuthority,
-        keys: EncryptedFileKeyBackend,
+        keys: KeyBackend,
         endpoints: PublicEndpoints,
         clock: Clock,
     ) -> None:
