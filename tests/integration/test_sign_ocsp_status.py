@@ -84,7 +84,9 @@ def test_a_revocation_in_this_process_is_seen_through_the_store_at_once(runtime,
     assert seen == []
     assert after.certificate_status == "revoked" and after.revocation_reason == "key_compromise"
     assert after.revocation_time == revoked_at.replace(microsecond=0)  # OCSP times are whole seconds
-    assert not after.valid and after.failure == "signer certificate was revoked before the signing time"
+    assert not after.valid and after.failure == (
+        "signer certificate is revoked, and no time-stamp proves the signature was made before the revocation"
+    )
 
     # Time-stamped an hour before the revocation: still valid, with the revocation reported.
     before = verifier.verify(stamped, DATA).report

@@ -258,6 +258,7 @@ def test_timestamp_before_revocation_stays_valid_and_later_signatures_do_not(run
     # Without a time-stamp nothing proves when it was signed: judged now, after the revocation.
     unproven = verifier.verify(unstamped_before.signature_der, DATA).as_json()
     assert unproven["valid"] is False and unproven["timestamp"] is None
+    assert unproven["failure"] == "signer certificate is revoked, and no time-stamp proves the signature was made before the revocation"
 
 
 def test_certificate_unknown_to_the_database_is_not_valid(runtime, holder_key, random_num):

@@ -446,7 +446,9 @@ async def _full_verify(
         certificate_status = signer_status.status
         revocation_time = signer_status.revoked_at
         revocation_reason = signer_status.reason
-        status_problem = _path_revocation(certs, revocation, judged_at, leaf_status=signer_status)
+        status_problem = _path_revocation(
+            certs, revocation, judged_at, leaf_status=signer_status, time_proven=timestamp is not None and timestamp.valid
+        )
 
     if content_mismatch:
         failure = "content differs from the encapsulated content"
@@ -925,7 +927,7 @@ def _fast_verify(
         certificate_status = signer_status.status
         revocation_time = signer_status.revoked_at
         revocation_reason = signer_status.reason
-        failure = _path_revocation(certs, revocation, judged_at, leaf_status=signer_status)
+        failure = _path_revocation(certs, revocation, judged_at, leaf_status=signer_status, time_proven=timestamp is not None)
     return SignatureReport(
         valid=failure is None,
         intact=True,
@@ -1044,12 +1046,15 @@ def _path_revocation(
     *,
     leaf_status: CertificateStatus | None = None,
     leaf_is_tsa: bool = False,
+    time_proven: bool = True,
 ) -> str | None:
     """Ask the revocation source about every non-root certificate; the first problem wins.
 
-    A certificate revoked at or before ``moment`` fails the path. For a TSA certificate
-    (RFC 3161 §4) a later revocation also voids its tokens when the reason is a key or CA
-    compromise, since then nobody knows who else signed with that key.
+    A certificate revoked at or before ``moment`` fails the path. ``time_proven`` says whether
+    ``moment`` is a trusted time-stamp's time; otherwise it is the time of the check, and the
+    failure says that nothing proves the signature came before the revocation. For a TSA
+    certificate (RFC 3161 §4) a later revocation also voids its tokens when the reason is a key
+    or CA compromise, since then nobody knows who else signed with that key.
     """
     for index, (cert, issuer) in enumerate(zip(certs, certs[1:])):
         is_leaf = index == 0
@@ -1059,6 +1064,8 @@ def _path_revocation(
             return f"{whose} status is unknown"
         if status.status == "revoked":
             if status.revoked_at is None or status.revoked_at <= moment:
+                if not time_proven:
+                    return f"{whose} is revoked, and no time-stamp proves the signature was made before the revocation"
                 return f"{whose} was revoked before the signing time"
             if is_leaf and leaf_is_tsa and status.reason in _COMPROMISE_REASONS:
                 return "TSA key was compromised"

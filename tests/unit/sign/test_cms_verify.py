@@ -157,7 +157,10 @@ def test_certificate_revoked_before_signing_is_invalid(pki):
     assert report.certificate_status == "revoked"
     assert report.revocation_time == SIGNED_AT - timedelta(hours=1)
     assert report.revocation_reason == "key_compromise"
-    assert report.failure == "signer certificate was revoked before the signing time"
+    # Unstamped: judged at the check, so the words must not claim a signing time was proven.
+    assert report.failure == (
+        "signer certificate is revoked, and no time-stamp proves the signature was made before the revocation"
+    )
 
 
 def test_timestamped_before_a_later_revocation_stays_valid(pki, timestamper):
@@ -184,6 +187,7 @@ def test_without_timestamp_checked_after_revocation_is_invalid(pki):
     )
 
     assert not report.valid and report.certificate_status == "revoked"
+    assert report.failure.startswith("signer certificate is revoked, and no time-stamp proves")
 
 
 def test_timestamped_after_revocation_is_invalid(pki):
@@ -238,7 +242,7 @@ def test_revoked_issuing_ca_is_invalid(pki):
     report = verify_cms(_sign(pki), DATA, trust_roots=[pki.root], revocation=revocation, at=SIGNED_AT)
 
     assert not report.valid and report.certificate_status == "good"
-    assert report.failure == "CA certificate was revoked before the signing time"
+    assert report.failure == "CA certificate is revoked, and no time-stamp proves the signature was made before the revocation"
 
 
 def test_timestamp_from_an_untrusted_tsa_invalidates(pki, timestamper, other_root):
