@@ -104,13 +104,18 @@ class Runtime:
 
     @functools.cached_property
     def vault(self) -> "CloudKeyVault":
-        from fincert.keys.vault import CloudKeyVault
+        from fincert.keys.vault import CloudKeyVault, TokenServerSecret
 
+        # With the CA's keys on an HSM token, new cloud keys are wrapped with a server half made
+        # on that token too (format 2): a copy of the database and the master key is not enough
+        # to guess PINs offline.
+        token_secret = TokenServerSecret(self.keys) if self.settings.key_backend == "pkcs11" else None
         return CloudKeyVault(
             self.db,
             self.settings.master_key_bytes(),
             self.clock,
             max_pin_failures=self.settings.pin_max_failures,
+            token_secret=token_secret,
         )
 
     @functools.cached_property

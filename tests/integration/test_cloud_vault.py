@@ -166,7 +166,7 @@ def test_database_and_pin_without_the_server_key_do_not_unwrap(vault, db, clock)
 
     # Someone holding the whole database and the right PIN, but not the server key, still
     # cannot unwrap: the key-encryption key depends on the server key too.
-    stranger._server_key_id = key_row(db, handle.key_id).server_key_id
+    stranger._master_key_id = key_row(db, handle.key_id).server_key_id
     with pytest.raises(VerificationFailed):
         stranger.sign(handle.key_id, PIN, DATA)
     verify_pkcs1(handle.public_key, vault.sign(handle.key_id, PIN, DATA))

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
 
 from fincert.config import Settings
 from fincert.runtime import open_runtime
+from fincert.storage.models_vault import CloudKey
 from softhsm import softhsm_token  # noqa: F401 - the session's token
 
 pytestmark = pytest.mark.interop
@@ -162,3 +164,31 @@ def test_the_forked_ocsp_workers_sign_on_the_token(cli, softhsm_token, deploymen
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_cloud_certificate_on_a_token_backed_service_signs_for_openssl(cli, softhsm_token, deployment, tmp_path):
+    # The holder's key is in the vault, wrapped with a server half made on the token (format 2);
+    # `fincert sign --cloud` unlocks it with the PIN and openssl checks the CMS signature.
+    home, init = deployment
+    issued = fincert(cli, ["cert", "issue", "1", "--security-card", str(tmp_path / "card.json"), "--storage", "cloud",
+                           "--pin", "482916", "--json"], home, softhsm_token)
+    settings = Settings(home=home, **{k.removeprefix("FINCERT_").lower(): v for k, v in softhsm_token.env().items()
+                                      if k.startswith("FINCERT_")})
+    rt = open_runtime(settings)
+    try:
+        with rt.db.reader() as session:
+            (wrapped, server_key_id) = session.execute(
+                select(CloudKey.wrapped_key, CloudKey.server_key_id).where(CloudKey.certificate_serial == issued["serial"])
+            ).one()
+    finally:
+        rt.close()
+    assert wrapped[0] == 2 and server_key_id.startswith("hsm-")
+
+    contract = tmp_path / "contract.txt"
+    contract.write_text("이체 100,000원")
+    fincert(cli, ["sign", "--in", str(contract), "--out", str(tmp_path / "sig.der"), "--cloud", issued["serial"],
+                  "--pin", "482916"], home, softhsm_token)
+    root, issuing = Path(init["root_ca"]), Path(init["issuing_ca"])
+    checked = openssl("cms", "-verify", "-inform", "DER", "-in", tmp_path / "sig.der", "-content", contract, "-binary",
+                      "-CAfile", root, "-certfile", issuing, "-purpose", "any", "-out", "/dev/null")
+    assert checked.returncode == 0 and "Verification successful" in checked.stderr, checked.stderr

@@ -198,6 +198,43 @@ class Pkcs11KeyBackend:
                 self._private.pop(label, None)  # a stale handle (the key was destroyed elsewhere) is looked up again
                 raise ConfigurationError(f"token {self._token_label!r} could not sign with key {label!r}: {_describe(exc)}") from None
 
+    # -- secret keys (the cloud vault's server half) ------------------------------------------
+
+    def hmac_sha256(self, label: str, data: bytes) -> bytes:
+        """HMAC-SHA256 of ``data`` under the token's secret key ``label``, generated on first use
+        (a 256-bit generic secret, sensitive, non-extractable): the secret never leaves the token."""
+        self._check_label(label)
+        pkcs11 = _module()
+        Attribute = pkcs11.Attribute
+        with self._lock:
+            session = self._open()
+            key = self._private.get(f"secret:{label}")
+            if key is None:
+                key = self._find(session, label, pkcs11.ObjectClass.SECRET_KEY)
+                if key is None:
+                    try:
+                        key = session.generate_key(
+                            pkcs11.KeyType.GENERIC_SECRET, 256, store=True, label=label,
+                            template={
+                                Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
+                                Attribute.EXTRACTABLE: False, Attribute.SIGN: True, Attribute.VERIFY: True,
+                                Attribute.ENCRYPT: False, Attribute.DECRYPT: False, Attribute.WRAP: False,
+                                Attribute.UNWRAP: False, Attribute.DERIVE: False,
+                            },
+                        )
+                    except pkcs11.PKCS11Error as exc:
+                        raise ConfigurationError(f"token {self._token_label!r} could not generate secret {label!r}: {_describe(exc)}") from None
+                self._private[f"secret:{label}"] = key
+            try:
+                return bytes(key.sign(data, mechanism=pkcs11.Mechanism.SHA256_HMAC))
+            except pkcs11.PKCS11Error as exc:
+                self._private.pop(f"secret:{label}", None)
+                raise ConfigurationError(f"token {self._token_label!r} could not use secret {label!r}: {_describe(exc)}") from None
+
+    @property
+    def token_label(self) -> str:
+        return self._token_label
+
     def destroy(self, label: str) -> None:
         self._check_label(label)
         pkcs11 = _module()

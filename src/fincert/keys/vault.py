@@ -15,6 +15,19 @@ Wrapping construction (format 1)
     wrapped    = 0x01 | nonce (12) | AES-256-GCM(kek, nonce, PKCS#8 DER, aad)
     aad        = "fincert/cloud-key/v1|" key_id "|" member_id "|" m "|" t "|" p
 
+Format 2, when the CA's keys are on an HSM token (``FINCERT_KEY_BACKEND=pkcs11``): the server
+half is computed on the token, by a 256-bit secret that never leaves it, per key::
+
+    server_half = HMAC-SHA256_token("fincert/cloud-vault/server-half/v2|" kdf_salt "|" key_id)
+    kek         = HKDF-SHA256(ikm = server_half || pin_key, salt = kdf_salt,
+                              info = "fincert/cloud-vault/wrap/v2|" key_id)
+    wrapped     = 0x02 | nonce (12) | AES-256-GCM(kek, nonce, PKCS#8 DER, aad "fincert/cloud-key/v2|...")
+
+Then a copy of the database *and* of the master key still allows no offline PIN guessing: each
+guess needs the token, which only the service's processes can use. New keys are wrapped in
+format 2; format-1 keys keep working (the master key is still configured) and move to format 2
+when their PIN is changed. ``server_key_id`` names which server secret wrapped a row.
+
 ``master_key`` is the service's 32-byte secret (``FINCERT_MASTER_KEY``), kept in the
 environment or a 0600 file, never in the database. A database dump holds ``wrapped``, the salt
 and the parameters, but every PIN guess must be tested by recomputing ``kek``, which needs
@@ -101,6 +114,7 @@ from fincert.storage.db import Database
 from fincert.storage.models_vault import CloudKey
 
 __all__ = [
+    "TokenServerSecret",
     "CloudKeyHandle",
     "CloudKeySigner",
     "CloudKeyStatus",
@@ -109,7 +123,8 @@ __all__ = [
     "VaultRecordUnreadable",
 ]
 
-_FORMAT = 1
+_FORMAT = 1  # the server half from the master key
+_TOKEN_FORMAT = 2  # the server half from an HSM token's secret
 _NONCE_LEN = 12
 _SALT_LEN = 16
 _KEY_LEN = 32
@@ -183,6 +198,27 @@ class _Rewrap:
     wrapped_key: bytes
     kdf_salt: bytes
     kdf: KdfParameters
+    server_key_id: str
+
+
+class TokenServerSecret:
+    """The server half of format-2 wraps: HMAC-SHA256 by a secret kept on an HSM token.
+
+    ``token`` is a ``Pkcs11KeyBackend`` (anything with ``hmac_sha256(label, data)`` and
+    ``token_label``); the secret is generated on the token at its first use.
+    """
+
+    def __init__(self, token: object, label: str = "cloud-vault-kek") -> None:
+        self._token = token
+        self._label = label
+        token_label = getattr(token, "token_label", "")
+        #: Not secret: which token and label; fits the 16-character column.
+        self.server_key_id = "hsm-" + hashlib.sha256(f"{token_label}|{label}".encode()).hexdigest()[:12]
+
+    def server_half(self, salt: bytes, key_id: str) -> bytes:
+        return self._token.hmac_sha256(  # type: ignore[attr-defined, no-any-return]
+            self._label, b"fincert/cloud-vault/server-half/v2|" + salt + b"|" + key_id.encode("ascii")
+        )
 
 
 _t = CloudKey.__table__
@@ -197,9 +233,9 @@ def _hkdf(ikm: bytes, info: bytes, salt: bytes | None = None) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=_KEY_LEN, salt=salt, info=info).derive(ikm)
 
 
-def _aad(key_id: str, member_id: int, kdf: KdfParameters) -> bytes:
+def _aad(key_id: str, member_id: int, kdf: KdfParameters, wrap_format: int = _FORMAT) -> bytes:
     return (
-        f"fincert/cloud-key/v{_FORMAT}|{key_id}|{member_id}|"
+        f"fincert/cloud-key/v{wrap_format}|{key_id}|{member_id}|"
         f"{kdf.memory_kib}|{kdf.time_cost}|{kdf.parallelism}"
     ).encode("ascii")
 
@@ -247,6 +283,7 @@ class CloudKeyVault:
         *,
         max_pin_failures: int = 5,
         kdf: KdfParameters | None = None,
+        token_secret: TokenServerSecret | None = None,
     ) -> None:
         if not isinstance(master_key, bytes) or len(master_key) != _KEY_LEN:
             raise ConfigurationError("the vault master key must be exactly 32 bytes")
@@ -260,7 +297,10 @@ class CloudKeyVault:
         self._kdf = kdf or KdfParameters()
         # Domain-separated from the personal-data keys derived from the same master key.
         self._server_kek = _hkdf(master_key, b"fincert/cloud-vault/server-kek/v1")
-        self._server_key_id = _hkdf(master_key, b"fincert/cloud-vault/key-id/v1")[:8].hex()
+        self._master_key_id = _hkdf(master_key, b"fincert/cloud-vault/key-id/v1")[:8].hex()
+        self._token_secret = token_secret
+        #: The server secret new wraps use: the token's when there is one.
+        self._server_key_id = token_secret.server_key_id if token_secret is not None else self._master_key_id
 
     @property
     def max_pin_failures(self) -> int:
@@ -272,7 +312,18 @@ class CloudKeyVault:
 
     # -- wrapping --------------------------------------------------------------------------
 
-    def _kek(self, pin: str, key_id: str, salt: bytes, kdf: KdfParameters) -> AESGCM:
+    def _wrap_format(self, server_key_id: str) -> int:
+        if server_key_id == self._master_key_id:
+            return _FORMAT
+        if self._token_secret is not None and server_key_id == self._token_secret.server_key_id:
+            return _TOKEN_FORMAT
+        raise ConfigurationError(
+            "cloud keys were wrapped under a server secret that is not configured: another master key "
+            "(FINCERT_MASTER_KEY) or an HSM token's vault secret (FINCERT_KEY_BACKEND=pkcs11)"
+        )
+
+    def _kek(self, pin: str, key_id: str, salt: bytes, kdf: KdfParameters, server_key_id: str) -> AESGCM:
+        wrap_format = self._wrap_format(server_key_id)
         pin_key = hash_secret_raw(
             pin.encode("ascii"),
             salt,
@@ -282,27 +333,36 @@ class CloudKeyVault:
             hash_len=_KEY_LEN,
             type=Argon2Type.ID,
         )
-        info = b"fincert/cloud-vault/wrap/v1|" + key_id.encode("ascii")
-        return AESGCM(_hkdf(self._server_kek + pin_key, info, salt=salt))
+        if wrap_format == _FORMAT:
+            info = b"fincert/cloud-vault/wrap/v1|" + key_id.encode("ascii")
+            return AESGCM(_hkdf(self._server_kek + pin_key, info, salt=salt))
+        assert self._token_secret is not None
+        info = b"fincert/cloud-vault/wrap/v2|" + key_id.encode("ascii")
+        return AESGCM(_hkdf(self._token_secret.server_half(salt, key_id) + pin_key, info, salt=salt))
 
     def _wrap(self, pkcs8: bytes, pin: str, key_id: str, member_id: int) -> _Rewrap:
         salt = os.urandom(_SALT_LEN)
         kdf = self._kdf
         nonce = os.urandom(_NONCE_LEN)
-        sealed = self._kek(pin, key_id, salt, kdf).encrypt(nonce, pkcs8, _aad(key_id, member_id, kdf))
-        return _Rewrap(bytes([_FORMAT]) + nonce + sealed, salt, kdf)
+        server_key_id = self._server_key_id
+        wrap_format = self._wrap_format(server_key_id)
+        sealed = self._kek(pin, key_id, salt, kdf, server_key_id).encrypt(
+            nonce, pkcs8, _aad(key_id, member_id, kdf, wrap_format)
+        )
+        return _Rewrap(bytes([wrap_format]) + nonce + sealed, salt, kdf, server_key_id)
 
     def _unwrap(self, snapshot: _Snapshot, pin: str) -> rsa.RSAPrivateKey | None:
         """The private key, or None when the PIN is wrong."""
         blob = snapshot.wrapped_key
-        if len(blob) < 1 + _NONCE_LEN + 16 or blob[0] != _FORMAT or len(snapshot.kdf_salt) != _SALT_LEN:
+        wrap_format = self._wrap_format(snapshot.server_key_id)
+        if len(blob) < 1 + _NONCE_LEN + 16 or blob[0] != wrap_format or len(snapshot.kdf_salt) != _SALT_LEN:
             raise VaultRecordUnreadable("the stored cloud key has an unknown format")
-        aesgcm = self._kek(pin, snapshot.key_id, snapshot.kdf_salt, snapshot.kdf)
+        aesgcm = self._kek(pin, snapshot.key_id, snapshot.kdf_salt, snapshot.kdf, snapshot.server_key_id)
         try:
             pkcs8 = aesgcm.decrypt(
                 blob[1 : 1 + _NONCE_LEN],
                 blob[1 + _NONCE_LEN :],
-                _aad(snapshot.key_id, snapshot.member_id, snapshot.kdf),
+                _aad(snapshot.key_id, snapshot.member_id, snapshot.kdf, wrap_format),
             )
         except InvalidTag:
             return None
@@ -354,7 +414,7 @@ class CloudKeyVault:
                     kdf_memory_kib=wrapped.kdf.memory_kib,
                     kdf_time_cost=wrapped.kdf.time_cost,
                     kdf_parallelism=wrapped.kdf.parallelism,
-                    server_key_id=self._server_key_id,
+                    server_key_id=wrapped.server_key_id,
                     generation=1,
                     failures=0,
                     created_at=now,
@@ -457,10 +517,7 @@ class CloudKeyVault:
                 # Refused before spending the KDF; still recorded as an attempt.
                 outcome = self._decide(snapshot, None, purpose=purpose, actor=actor)
             else:
-                if snapshot.server_key_id != self._server_key_id:
-                    raise ConfigurationError(
-                        "cloud keys were wrapped under a different master key than the one configured"
-                    )
+                self._wrap_format(snapshot.server_key_id)  # a server secret that is not configured: before any guess counts
                 key = self._unwrap(snapshot, pin)
                 rewrap = None
                 if key is not None and new_pin is not None:
@@ -554,7 +611,7 @@ class CloudKeyVault:
                     kdf_memory_kib=rewrap.kdf.memory_kib,
                     kdf_time_cost=rewrap.kdf.time_cost,
                     kdf_parallelism=rewrap.kdf.parallelism,
-                    server_key_id=self._server_key_id,
+                    server_key_id=rewrap.server_key_id,
                     generation=row.generation + 1,
                 )
             s.execute(update(_t).where(where).values(**values))
