@@ -92,3 +92,13 @@ def test_a_wrong_token_is_a_configuration_error(softhsm_token, tmp_path):
         Pkcs11KeyBackend(tmp_path / "missing.so", softhsm_token.label, softhsm_token.pin).exists("root-1")
     with pytest.raises(ConfigurationError, match="FINCERT_PKCS11_PIN"):
         Pkcs11KeyBackend(softhsm_token.library, softhsm_token.label, "")
+
+
+def test_a_session_the_module_dropped_is_opened_again(backend):
+    # An HSM restart or a network module's failover ends the session under the backend: the
+    # next signature opens a new one instead of failing until the service restarts.
+    name = label("issuing")
+    public = backend.generate(name, KeyType.RSA2048)
+    verify(public, backend.sign(name, b"before"), b"before")
+    backend._session.close()  # noqa: SLF001 - what the module does when the device goes away
+    verify(public, backend.sign(name, b"after"), b"after")

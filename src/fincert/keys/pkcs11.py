@@ -185,18 +185,35 @@ class Pkcs11KeyBackend:
         pkcs11 = _module()
         public = self.public_key(label)
         with self._lock:
-            session = self._open()
-            private = self._private_key(session, label)
-            try:
-                if isinstance(public, rsa.RSAPublicKey):
-                    return bytes(private.sign(data, mechanism=pkcs11.Mechanism.SHA256_RSA_PKCS))
-                from pkcs11.util.ec import encode_ecdsa_signature
+            for attempt in (1, 2):
+                session = self._open()
+                private = self._private_key(session, label)
+                try:
+                    if isinstance(public, rsa.RSAPublicKey):
+                        return bytes(private.sign(data, mechanism=pkcs11.Mechanism.SHA256_RSA_PKCS))
+                    from pkcs11.util.ec import encode_ecdsa_signature
 
-                raw = private.sign(hashlib.sha256(data).digest(), mechanism=pkcs11.Mechanism.ECDSA)
-                return bytes(encode_ecdsa_signature(raw))
-            except pkcs11.PKCS11Error as exc:
-                self._private.pop(label, None)  # a stale handle (the key was destroyed elsewhere) is looked up again
-                raise ConfigurationError(f"token {self._token_label!r} could not sign with key {label!r}: {_describe(exc)}") from None
+                    raw = private.sign(hashlib.sha256(data).digest(), mechanism=pkcs11.Mechanism.ECDSA)
+                    return bytes(encode_ecdsa_signature(raw))
+                except pkcs11.PKCS11Error as exc:
+                    # A session the module dropped (the HSM restarted, a network module failed
+                    # over) or a stale handle: open a new session once, look the key up again.
+                    self._forget_session()
+                    if attempt == 2:
+                        raise ConfigurationError(
+                            f"token {self._token_label!r} could not sign with key {label!r}: {_describe(exc)}"
+                        ) from None
+            raise AssertionError("unreachable")
+
+    def _forget_session(self) -> None:
+        """Drop the session and every handle (under ``self._lock``); the next call opens anew."""
+        session, self._session = self._session, None
+        self._private.clear()
+        if session is not None and self._pid == os.getpid():
+            try:
+                session.close()
+            except Exception:  # noqa: BLE001 - it is being dropped because it no longer works
+                pass
 
     # -- secret keys (the cloud vault's server half) ------------------------------------------
 
@@ -228,7 +245,7 @@ class Pkcs11KeyBackend:
             try:
                 return bytes(key.sign(data, mechanism=pkcs11.Mechanism.SHA256_HMAC))
             except pkcs11.PKCS11Error as exc:
-                self._private.pop(f"secret:{label}", None)
+                self._forget_session()  # the next call opens a new session and looks the secret up again
                 raise ConfigurationError(f"token {self._token_label!r} could not use secret {label!r}: {_describe(exc)}") from None
 
     @property
@@ -249,13 +266,7 @@ class Pkcs11KeyBackend:
 
     def close(self) -> None:
         with self._lock:
-            if self._session is not None and self._pid == os.getpid():
-                try:
-                    self._session.close()
-                except Exception:  # noqa: BLE001 - closing a session the module already dropped
-                    pass
-            self._session = None
-            self._private.clear()
+            self._forget_session()
 
 
 #: The process that initialised each module (python-pkcs11 keeps one per path, across forks).
