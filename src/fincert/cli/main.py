@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import click
@@ -14,7 +16,7 @@ from rich.cells import cell_len
 from fincert.cli._params import JsonOpt
 from fincert.cli._runtime import checked_settings, creating_home, open_cli_runtime, open_configured
 from fincert.cli.output import Interrupted, console, emit, fail
-from fincert.errors import ConfigurationError, FincertError, brief_reason
+from fincert.errors import ConfigurationError, FincertError, InvalidInput, brief_reason
 from fincert.keys.backend import KeyType
 from fincert.runtime import Runtime
 
@@ -98,13 +100,89 @@ def institution_list(as_json: JsonOpt = False) -> None:
         emit({"institutions": [v.as_json() for v in views]}, as_json, render)
 
 
+@audit_app.command("export")
+def audit_export(
+    after: Annotated[int, typer.Option("--after", min=0, help="Only the records after this seq (0: all).")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Export the audit chain as JSON Lines, one record per line with its hash, for an auditor
+    (`audit verify --file` checks an export without the database)."""
+    from fincert.cli._files import check_output_file, refuse_overwriting, write_output
+    from fincert.storage import audit
+
+    if out is not None:
+        check_output_file(out, "--out")
+    with open_cli_runtime() as rt:
+        if out is not None:
+            refuse_overwriting(out, "--out", [], home=rt.home)
+        with rt.db.reader() as session:
+            records = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n" for record in audit.export(session, after_seq=after))
+            if out is None:
+                # Streamed: a pipe to another tool starts at once and memory stays flat. A reader
+                # that stops early (`| head`) ends it quietly with exit status 1 (Click's EPIPE rule).
+                for line in records:
+                    sys.stdout.buffer.write(line.encode())
+                sys.stdout.buffer.flush()
+                return
+            lines = list(records)
+    write_output(out, "".join(lines).encode(), "--out")  # whole or not at all
+    print(f"wrote {len(lines)} audit records to {out}", file=sys.stderr)
+
+
+def _verify_export_file(path: Path, as_json: bool) -> None:
+    from fincert.cli._files import read_input
+    from fincert.storage import audit
+
+    try:
+        text = read_input(path, "audit export", limit=1 << 30).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"audit export {path} is not UTF-8 text: not a file `audit export` wrote") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise InvalidInput(f"audit export {path}: line {number} is not a JSON object")
+        records.append(record)
+    report = audit.verify_export(records)
+    data = {
+        "ok": report.ok, "records": report.records, "first_seq": report.first_seq, "last_seq": report.last_seq,
+        "head_hash": report.head_hash, "first_broken_seq": report.first_broken_seq, "problem": report.problem,
+    }
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            (f"export intact: {report.records} records, seq {report.first_seq}..{report.last_seq}, last hash {report.head_hash}"
+             if report.records else "export intact: no records")
+            if report.ok
+            else f"export BROKEN at record {report.first_broken_seq}: {report.problem}",
+            markup=False,
+        ),
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @audit_app.command("verify")
-def audit_verify(as_json: JsonOpt = False) -> None:
+def audit_verify(
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Check an `audit export` file on its own, without the database.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Check the audit chain; name the first broken record."""
     from rich.progress import Progress
 
     from fincert.storage import audit
 
+    if file is not None:
+        _verify_export_file(file, as_json)
+        return
     with open_cli_runtime() as rt:
         with rt.db.reader() as session:
             if as_json:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,17 +41,26 @@ def _canonical_fields(
     details_json: str,
     prev_hash: str,
 ) -> bytes:
-    fields = {
-        "seq": seq,
-        "occurred_at": _utc(occurred_at).isoformat(),
-        "actor": actor,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "institution_id": institution_id,
-        "details": json.loads(details_json),
-        "prev_hash": prev_hash,
-    }
+    return _canonical_json(
+        {
+            "seq": seq,
+            "occurred_at": _utc(occurred_at).isoformat(),
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "institution_id": institution_id,
+            "details": json.loads(details_json),
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+#: The fields a record's hash covers, as they appear in an export (``hash`` aside).
+HASHED_FIELDS = ("seq", "occurred_at", "actor", "action", "subject_type", "subject_id", "institution_id", "details", "prev_hash")
+
+
+def _canonical_json(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -207,3 +216,75 @@ def verify(session: Session, *, progress: Callable[[int], None] | None = None, b
     if head is not None and (head.seq != count or head.hash != expected_prev):
         return ChainReport(False, count, count + 1 if head.seq > count else head.seq, "records missing at the end of the chain")
     return ChainReport(True, count)
+
+
+# -- export for auditors ------------------------------------------------------------------
+
+
+def export(session: Session, *, after_seq: int = 0, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """The records after ``after_seq``, in chain order, each as the JSON object its hash covers
+    plus ``hash``: an auditor recomputes every hash from the object alone (``verify_export``)."""
+    last = after_seq
+    while True:
+        rows = session.execute(
+            select(AuditRecord).where(AuditRecord.seq > last).order_by(AuditRecord.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        for record in rows:
+            yield {
+                "seq": record.seq,
+                "occurred_at": _utc(record.occurred_at).isoformat(),
+                "actor": record.actor,
+                "action": record.action,
+                "subject_type": record.subject_type,
+                "subject_id": record.subject_id,
+                "institution_id": record.institution_id,
+                "details": json.loads(record.details_json),
+                "prev_hash": record.prev_hash,
+                "hash": record.hash,
+            }
+            last = record.seq
+        session.expunge_all()
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    ok: bool
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    #: The last record's hash: compare it with the live chain's head to anchor the export.
+    head_hash: str | None
+    first_broken_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_export(records: Iterable[dict[str, Any]]) -> ExportReport:
+    """Check an export on its own: every hash recomputed from its record, every link, no gap.
+
+    An export that starts at ``seq`` 1 must start from the genesis hash; one that starts later
+    is checked from its first record's ``prev_hash`` (compare that with the record before it).
+    """
+    count, first, expected_seq, expected_prev, last_hash = 0, None, None, None, None
+    for record in records:
+        try:
+            seq = record["seq"]
+            fields = {name: record[name] for name in HASHED_FIELDS}
+            stated = record["hash"]
+        except (KeyError, TypeError):
+            return ExportReport(False, count, first, expected_seq and expected_seq - 1, last_hash, expected_seq, "record is missing fields")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return ExportReport(False, count, first, None, last_hash, expected_seq, "record has no integer seq")
+        if first is None:
+            first, expected_seq = seq, seq
+            expected_prev = GENESIS_HASH if seq == 1 else record["prev_hash"]
+        if seq != expected_seq:
+            return ExportReport(False, count, first, expected_seq - 1, last_hash, seq, f"sequence gap: expected {expected_seq}")
+        if record["prev_hash"] != expected_prev:
+            return ExportReport(False, count, first, seq - 1, last_hash, seq, "link to the previous record is broken")
+        if hashlib.sha256(_canonical_json(fields)).hexdigest() != stated:
+            return ExportReport(False, count, first, seq - 1, last_hash, seq, "record content does not match its hash")
+        count += 1
+        expected_seq, expected_prev, last_hash = seq + 1, stated, stated
+    return ExportReport(True, count, first, None if first is None else expected_seq - 1, last_hash)
