@@ -17,13 +17,22 @@ import re
 #: Extra attributes a caller may attach (``log.info("...", extra={...})``) that are written out.
 ALLOWED_EXTRAS = ("event", "route", "method", "status", "duration_ms", "institution", "product", "storage", "outcome", "kind")
 
+_RESIDENT_NUMBER = re.compile(r"\b\d{6}-?[0-9]\d{6}\b")
+
 _SCRUBBERS = (
-    (re.compile(r"\b\d{6}-?[0-9]\d{6}\b"), "[rrn]"),
+    (_RESIDENT_NUMBER, "[rrn]"),
     (re.compile(r"\b01[016789]-?\d{3,4}-?\d{4}\b"), "[phone]"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     (re.compile(r"\bf(?:ms|op)_[A-Za-z0-9_-]{8,}"), "[token]"),
     (re.compile(r"(?<![\d.])\d{6}(?![\d.])"), "[digits]"),
 )
+
+
+def mask_resident_numbers(text: str) -> str:
+    """``text`` with anything shaped like a resident registration number replaced: for messages
+    shown to a caller (problem documents, form errors), which may quote an identifier the caller
+    typed (a serial, a path segment) — a resident number pasted there must not come back."""
+    return _RESIDENT_NUMBER.sub("[rrn]", text)
 
 
 def scrub(text: str) -> str:

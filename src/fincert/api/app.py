@@ -4,6 +4,7 @@ metrics and JSON logs."""
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fincert import __version__
 from fincert.api import metrics, openapi, problems, security
@@ -61,4 +62,47 @@ def create_app(runtime: Runtime) -> FastAPI:
     openapi.install(app)
     # Outermost: an oversized body is refused before the CSRF check would read a form.
     app.add_middleware(BodySizeLimit)
+    _keep_answered_errors_in(app)
     return app
+
+
+def _keep_answered_errors_in(app: FastAPI) -> None:
+    """Starlette's outermost middleware answers an unexpected exception with the 500 problem
+    document (``problems.install``, which logs its type only) and then raises it again so that
+    the server logs it: uvicorn then wrote "Exception in ASGI application" with the whole
+    traceback and the exception's message, unscrubbed and outside the JSON log, where a driver
+    message quotes the statement's parameters (a resident number, a session token). An exception
+    whose answer has gone out stops here; one raised before any answer still reaches the server."""
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return _AnsweredErrors(build())
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+
+
+class _AnsweredErrors:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def sending(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if not answered:
+                raise
+            if not getattr(exc, problems.LOGGED, False):
+                # Raised after the answer had started (a streamed body that failed midway): no
+                # handler saw it, so it is logged here, the same way.
+                problems.log_unexpected(exc, "error after the answer started")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fincert.errors import FincertError, InvalidFields
+from fincert.logs import mask_resident_numbers
 
 log = logging.getLogger("fincert.api")
 
@@ -17,6 +19,9 @@ PROBLEM_TYPE_BASE = "https://fincert.dev/problems/"
 
 
 def problem(status: int, title: str, detail: str, kind: str, **extra: object) -> JSONResponse:
+    # A detail may quote an identifier the caller sent (a serial, a path segment): one shaped like a
+    # resident number is masked, since such numbers must never appear in an error.
+    detail = mask_resident_numbers(detail)
     body: dict[str, object] = {"type": PROBLEM_TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
@@ -54,7 +59,7 @@ def install(app: FastAPI) -> None:
             log.error("server-side failure: %s", exc.kind)
             return problem(500, "Internal Server Error", "the service could not complete the request", "internal")
         # Several wrong fields at once: each one listed, as a 422's are.
-        each = [{"field": e.field, "message": e.detail} for e in exc.errors] if isinstance(exc, InvalidFields) else None
+        each = [{"field": e.field, "message": mask_resident_numbers(e.detail)} for e in exc.errors] if isinstance(exc, InvalidFields) else None
         answer = _page_for_browser(request, exc.http_status) or problem(
             exc.http_status, exc.kind.replace("-", " ").capitalize(), exc.detail, exc.kind, field=exc.field, errors=each
         )
@@ -96,5 +101,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
+        # The type and where it was raised, never the message (it may quote the request or a
+        # statement's parameters); the server does not log the exception again (``app``).
+        log_unexpected(exc)
         return problem(500, "Internal Server Error", "the service could not complete the request", "internal")
+
+
+#: Set on an exception once it is logged, so the outermost layer (``app``) does not log it twice.
+LOGGED = "_fincert_logged"
+
+
+def log_unexpected(exc: BaseException, what: str = "unexpected error") -> None:
+    """Log an unexpected exception as its type and where it was raised (the JSON log's scrubber
+    also reads the traceback), never as its message alone."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].name} ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    log.error("%s: %s%s", what, type(exc).__name__, where, exc_info=exc)
+    try:
+        setattr(exc, LOGGED, True)
+    except AttributeError:  # an exception type that takes no attributes
+        pass

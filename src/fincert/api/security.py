@@ -1,8 +1,10 @@
 """Browser-facing protections: security headers on every answer and CSRF checks for cookie sessions.
 
 Owns two ASGI middlewares. ``SecurityHeaders`` sets the Content-Security-Policy (scripts and
-styles from this origin only, no framing), ``X-Content-Type-Options``, ``Referrer-Policy`` and,
-when the request came over HTTPS, HSTS. ``CsrfProtection`` is a double-submit check: every
+styles from this origin only, no framing), ``X-Content-Type-Options``, ``Referrer-Policy``,
+``Cache-Control: no-store`` on every answer that sets no caching of its own (the protocol paths
+excepted) and, when the request came over HTTPS, HSTS. Cookies are ``Secure`` when the request
+came over HTTPS or the public URL is https (``wants_secure_cookies``). ``CsrfProtection`` is a double-submit check: every
 response to a browser carries a random ``fincert_csrf`` cookie (HttpOnly, SameSite=Strict) whose
 value the server also renders into its pages; a state-changing request that a browser could send
 with ambient credentials — one carrying the member or console session cookie, or any HTML form
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.types import Message, Receive, Scope, Send
 
 from fincert.api.asgi import HttpMiddleware, on_response_start, send_problem
@@ -57,17 +58,28 @@ def _is_https(scope: Scope) -> bool:
     # Behind a TLS-terminating proxy uvicorn's --proxy-headers already rewrites the scheme; the
     # header is honoured too so a deployment that forwards it without that flag still gets HSTS.
     headers = dict(scope.get("headers") or [])
-    return headers.get(b"x-forwarded-proto", b"").split(b",")[0].strip() == b"https"
+    return headers.get(b"x-forwarded-proto", b"").split(b",")[0].strip().lower() == b"https"
+
+
+def wants_secure_cookies(scope: Scope) -> bool:
+    """Whether cookies set on this response carry ``Secure``: the request came over HTTPS (or a
+    proxy says so), or the service's public URL is ``https://`` — a TLS-terminating proxy that
+    forwards plain HTTP without ``X-Forwarded-Proto`` must not make the session cookies travel
+    in clear text on a later ``http://`` request."""
+    if _is_https(scope):
+        return True
+    app = scope.get("app")
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    public_url = str(getattr(getattr(runtime, "settings", None), "public_url", "") or "")
+    return public_url.lower().startswith("https://")
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
-    raw = b"; ".join(v for k, v in scope.get("headers") or [] if k == b"cookie").decode("latin-1")
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw)
-    except Exception:  # noqa: BLE001 - a malformed cookie header means no cookies, not a 500
-        return {}
-    return {k: m.value for k, m in jar.items()}
+    """The request's cookies exactly as the app reads them (Starlette's ``Request.cookies``, which
+    ``auth`` and ``web.sessions`` use). A stricter parser here saw no session cookie behind a
+    cookie it could not parse (``a="x``, ``a=b c``) while the app still logged the request in
+    with it: the CSRF check was skipped for a request that carried the member's session."""
+    return dict(HTTPConnection(scope).cookies)
 
 
 class SecurityHeaders(HttpMiddleware):
@@ -75,6 +87,7 @@ class SecurityHeaders(HttpMiddleware):
         path = scope.get("path", "")
         policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else CONTENT_SECURITY_POLICY
         https = _is_https(scope)
+        protocol = _is_protocol_path(path)
 
         def add_headers(message: Message) -> None:
             headers = MutableHeaders(scope=message)
@@ -86,6 +99,12 @@ class SecurityHeaders(HttpMiddleware):
             headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
             if https:
                 headers.setdefault("strict-transport-security", HSTS)
+            if not protocol:
+                # API answers carry personal data and secrets (a member's details, a session token,
+                # an OTP seed or security card handed out once): no cache, shared or private, may
+                # keep them. Answers that choose their own caching (static files) keep it; the
+                # protocol paths (OCSP, CRLs, CA certificates) are meant for caches.
+                headers.setdefault("cache-control", "no-store")
 
         await self.app(scope, receive, on_response_start(send, add_headers))
 
@@ -158,7 +177,7 @@ class CsrfProtection(HttpMiddleware):
 def _issuing(scope: Scope, send: Send, token: str) -> Send:
     """``send`` that sets the ``fincert_csrf`` cookie to ``token`` on the response."""
     attributes = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
-    if _is_https(scope):
+    if wants_secure_cookies(scope):
         attributes += "; Secure"
 
     def set_cookie(message: Message) -> None:

@@ -236,7 +236,8 @@ class Registrar:
         if method in ("sms", "email"):
             sender = self._sender if self._sender is not None else OutboxSender(outbox.append if outbox is not None else (lambda m: None))
             return OneTimeCodeVerifier(method, sender, pepper=self._code_pepper)  # type: ignore[arg-type]
-        raise InvalidInput(f"unknown identity method {method!r}: use one of {', '.join(METHODS)}", field="method")
+        # Never the input: a path segment may be anything pasted into it, a resident number too.
+        raise InvalidInput(f"unknown identity method: use one of {', '.join(METHODS)}", field="method")
 
     def _aad(self, member_id: int, method: str) -> bytes:
         return f"fincert/member-credential/{member_id}/{method}".encode()
@@ -456,8 +457,11 @@ class Registrar:
                     select(Member.id).where(Member.institution_id == institution.id, Member.rrn_index == index)
                 ).first():
                     raise Conflict(f"this person is already a member of {institution.code}")
+                # IDs that differ only in case are one ID to the people typing them ("Hong90" and
+                # "hong90"): a look-alike account beside a member's own is refused as taken, as
+                # operators' names are.
                 if login_id and session.execute(
-                    select(Member.id).where(Member.institution_id == institution.id, Member.login_id == login_id)
+                    select(Member.id).where(Member.institution_id == institution.id, func.lower(Member.login_id) == login_id.lower())
                 ).first():
                     raise Conflict("this login ID is taken", field="login_id")
                 member = Member(
@@ -801,6 +805,11 @@ class Registrar:
         ``RateLimited`` if either has seen too many failures."""
         client = _address_key(address)
         keys = (account_key, f"address:{client}")
+        # The windows' rows exist before they are locked: ``FOR UPDATE`` locks no row that is not
+        # there, so without this the first attempts on a new account (or from a new address) ran
+        # side by side on PostgreSQL, every one of them checked its password, and all but one then
+        # failed on the primary key (a 500) — a burst of guesses the throttle never counted.
+        self._ensure_windows(session, keys, now)
         windows = {
             key: session.execute(select(LoginFailureWindow).where(LoginFailureWindow.scope_key == key).with_for_update()).scalar_one_or_none()
             for key in keys
@@ -808,6 +817,19 @@ class Registrar:
         records = {k: FailureWindow.from_dict(json.loads(w.window_json)) if w else FailureWindow() for k, w in windows.items()}
         self._throttle.check(records[keys[0]], records[keys[1]], now).raise_if_denied()
         return _LoginAttempt(client, keys[0], keys[1], windows, records)
+
+    def _ensure_windows(self, session: Session, keys: tuple[str, ...], now: dt.datetime) -> None:
+        """Insert the empty failure windows of ``keys`` that are not stored yet; a concurrent
+        insert of the same key waits for the other transaction and then does nothing. Keys are
+        always given account first, then address, so two logins never wait on each other in a
+        cycle."""
+        empty = json.dumps(FailureWindow().to_dict())
+        rows = [{"scope_key": key, "window_json": empty, "updated_at": now} for key in keys]
+        if self._db.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        session.execute(upsert(LoginFailureWindow).values(rows).on_conflict_do_nothing(index_elements=["scope_key"]))
 
     def _finish_login(self, session: Session, attempt: _LoginAttempt, ok: bool, now: dt.datetime) -> None:
         """Count a failure against both windows, or clear the account's after a success."""

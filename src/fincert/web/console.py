@@ -75,6 +75,9 @@ async def console_login(request: Request) -> Response:
             form.get("username", ""), form.get("password", ""), address=request.client.host if request.client else "unknown"
         )
         login = runtime.registrar.open_console_session(operator)
+    # The console session this browser had before (another operator's, or an earlier login) ends
+    # on the server now that its cookie is replaced.
+    end_console_session(request, runtime)
     response = redirect("/console/members")
     set_console_cookie(response, request, login)
     return response
@@ -97,6 +100,7 @@ async def demo_operator(request: Request) -> Response:
             username, password, address=request.client.host if request.client else "unknown"
         )
         login = runtime.registrar.open_console_session(operator)
+    end_console_session(request, runtime)
     response = _members_page(request, operator, demo_credentials={"username": username, "password": password})
     set_console_cookie(response, request, login)
     return response

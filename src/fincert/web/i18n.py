@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from fincert.errors import FincertError
+from fincert.logs import mask_resident_numbers
 
 LANGUAGES = ("ko", "en")
 
@@ -604,7 +605,12 @@ def _as_sentence(detail: str) -> str:
 def error_text(error: FincertError, lang: str, subject: str | None = None, *, console: bool = False) -> str:
     """The message for ``error`` in ``lang`` (never containing what the holder typed);
     ``subject`` names what was being checked (``otp``, ``pin``…) when the error does not;
-    ``console``: the reader is an institution's operator, not the holder."""
+    ``console``: the reader is an institution's operator, not the holder. A message that quotes
+    an identifier (a serial typed into the form) has anything shaped like a resident number masked."""
+    return mask_resident_numbers(_error_text(error, lang, subject, console=console))
+
+
+def _error_text(error: FincertError, lang: str, subject: str | None = None, *, console: bool = False) -> str:
     if console:
         for kind, pattern, (korean, english) in _CONSOLE_DETAIL_TEXT:
             if kind == error.kind and re.search(pattern, error.detail):

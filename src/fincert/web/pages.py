@@ -36,7 +36,7 @@ from fincert.web import qr
 from fincert.web.rendering import (
     ISSUE_STEPS, REISSUE_STEPS, PageAnswer, PageRoute, on_error_show, page_again, page_language, page_of_form, redirect, render,
 )
-from fincert.web.sessions import MEMBER_COOKIE, clear_member_cookie, current_member, set_member_cookie
+from fincert.web.sessions import MEMBER_COOKIE, clear_member_cookie, current_member, secure_cookies, set_member_cookie
 
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -91,7 +91,13 @@ def _verify_step(flow: str) -> str:
 
 
 def _logged_in(request: Request, login: MemberLogin, next_page: str) -> Response:
-    """Where a successful login goes, with the session cookie set."""
+    """Where a successful login goes, with the session cookie set. The session this browser's
+    cookie held before (another login, maybe another member's) is ended on the server: the new
+    cookie replaces it here, and a copy of the old one must not live on for the rest of its term."""
+    runtime = _runtime(request)
+    previous = current_member(request, runtime)
+    if previous is not None:
+        runtime.registrar.logout(previous)
     response = redirect(next_page)
     set_member_cookie(response, request, login.token, login.expires_at, _runtime(request).clock.now())
     return response
@@ -256,8 +262,10 @@ def _open_application(request: Request, member: MemberPrincipal, kind: str, **op
         return lifecycle.open_application(member.member_id, kind, actor=actor, **options).id
 
 
-def _with_application(response: Response, application_id: int) -> Response:
-    response.set_cookie(APPLICATION_COOKIE, str(application_id), httponly=True, samesite="strict", path="/", max_age=3600)
+def _with_application(response: Response, application_id: int, request: Request) -> Response:
+    response.set_cookie(
+        APPLICATION_COOKIE, str(application_id), httponly=True, samesite="strict", path="/", max_age=3600, secure=secure_cookies(request),
+    )
     return response
 
 
@@ -274,7 +282,7 @@ async def resume_open_application(request: Request) -> Response:
     open_application = _runtime(request).lifecycle.open_application_of(member.member_id)
     if open_application is None or open_application.status != "created" or open_application.kind not in RESUME_PAGES:
         return redirect(_back_to(form.get("next")))
-    return _with_application(redirect(RESUME_PAGES[open_application.kind]), open_application.id)
+    return _with_application(redirect(RESUME_PAGES[open_application.kind]), open_application.id, request)
 
 
 @router.post("/applications/open/cancel")
@@ -306,7 +314,7 @@ async def apply(request: Request) -> Response:
     form = await _form(request)
     with on_error_show(_apply_page, request, member, form=form):
         application_id = _open_application(request, member, "issue", product=form.get("product", "financial"))
-    return _with_application(redirect("/issue/verify"), application_id)
+    return _with_application(redirect("/issue/verify"), application_id, request)
 
 
 # -- step 4: identity verification (shared by the wizards) ---------------------------------------
@@ -353,7 +361,7 @@ def _remember_code(response: Response, request: Request, member: MemberPrincipal
     if seconds > 0:
         response.set_cookie(
             CODE_COOKIE, base64.urlsafe_b64encode(value.encode()).decode(), max_age=seconds, httponly=True,
-            samesite="strict", path="/",
+            samesite="strict", path="/", secure=secure_cookies(request),
         )
     return response
 
@@ -608,7 +616,7 @@ async def reissue_apply(request: Request) -> Response:
         if reason not in REISSUE_REASONS:
             raise InvalidInput("choose why the certificate is reissued", field="reason")
         application_id = _open_application(request, member, "reissue", product=form.get("product", "financial"), reason=reason)
-    return _with_application(redirect("/reissue/verify"), application_id)
+    return _with_application(redirect("/reissue/verify"), application_id, request)
 
 
 # -- my certificates -----------------------------------------------------------------------------
@@ -671,7 +679,7 @@ def renew(serial: str, request: Request) -> Response:
         "steps": (), "step": 0, "flow": "renew", "collection": collection, "application": application,
         "switch_form": _switch_form("renew", collection), **_member_context(runtime, member),
     }
-    return _with_application(_store_page(request, context), application_id)
+    return _with_application(_store_page(request, context), application_id, request)
 
 
 @router.post("/certificates/register")
@@ -682,7 +690,7 @@ async def register_elsewhere(request: Request) -> Response:
     form = await _form(request)
     with on_error_show(_certificates_page, request, member, default_field="serial", form=form):
         application_id = _open_application(request, member, "register", target_serial=form.get("serial", ""))
-    return _with_application(redirect("/manage/verify"), application_id)
+    return _with_application(redirect("/manage/verify"), application_id, request)
 
 
 # -- signing -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import datetime as dt
 from fastapi import Request
 from fastapi.responses import Response
 
+from fincert.api.security import wants_secure_cookies
 from fincert.errors import FincertError
 from fincert.ra.registrar import CONSOLE_SESSION_LIFETIME, ConsoleLogin, MemberPrincipal, OperatorPrincipal
 from fincert.runtime import Runtime
@@ -25,14 +26,16 @@ LANG_COOKIE = "fincert_lang"
 CONSOLE_LIFETIME = CONSOLE_SESSION_LIFETIME
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").startswith("https")
+def secure_cookies(request: Request) -> bool:
+    """Whether this response's cookies are ``Secure`` (``api.security.wants_secure_cookies``: an
+    HTTPS request, or a service whose public URL is https)."""
+    return wants_secure_cookies(request.scope)
 
 
 def set_member_cookie(response: Response, request: Request, token: str, expires_at: dt.datetime, now: dt.datetime) -> None:
     response.set_cookie(
         MEMBER_COOKIE, token, max_age=max(1, int((expires_at - now).total_seconds())), httponly=True,
-        samesite="lax", secure=_secure(request), path="/",
+        samesite="lax", secure=secure_cookies(request), path="/",
     )
 
 
@@ -58,7 +61,7 @@ def set_console_cookie(response: Response, request: Request, login: ConsoleLogin
     """The cookie of a console session the registrar opened (``Registrar.open_console_session``)."""
     response.set_cookie(
         CONSOLE_COOKIE, login.token, max_age=int(CONSOLE_LIFETIME.total_seconds()), httponly=True, samesite="strict",
-        secure=_secure(request), path="/console",
+        secure=secure_cookies(request), path="/console",
     )
 
 

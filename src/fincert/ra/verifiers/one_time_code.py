@@ -2,7 +2,8 @@
 
 Owns code generation, delivery through a ``MessageSender`` and checking. Only a salted HMAC of
 the code is kept in state; a code expires after 3 minutes and allows 5 tries, after which a
-new code must be requested. Senders: ``OutboxSender`` hands messages to a sink the caller
+new code must be requested; 10 wrong codes within an hour, across codes, stop both sending and
+checking codes until the oldest of them is an hour old. Senders: ``OutboxSender`` hands messages to a sink the caller
 persists (a demo outbox), ``WebhookSender`` POSTs them to an SMS/e-mail gateway.
 """
 
@@ -131,16 +132,22 @@ class OneTimeCodeState:
     channel: Channel
     destination: str  # personal data: the caller may encrypt this state
     pending: PendingCode | None = None
+    #: When recent wrong codes were typed, across codes (``OneTimeCodeVerifier.failure_window``).
+    failures: tuple[dt.datetime, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         pending = None if self.pending is None else record_to_dict(self.pending)
-        return {"channel": self.channel, "destination": self.destination, "pending": pending}
+        return {
+            "channel": self.channel, "destination": self.destination, "pending": pending,
+            "failures": [moment.isoformat() for moment in self.failures],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OneTimeCodeState:
         raw = data.get("pending")
         pending = None if raw is None else record_from_dict(PendingCode, raw)
-        return cls(channel=data["channel"], destination=data["destination"], pending=pending)
+        failures = tuple(dt.datetime.fromisoformat(moment) for moment in data.get("failures") or ())
+        return cls(channel=data["channel"], destination=data["destination"], pending=pending, failures=failures)
 
 
 def mask_destination(channel: Channel, destination: str) -> str:
@@ -168,6 +175,8 @@ class OneTimeCodeVerifier:
         resend_interval: dt.timedelta = dt.timedelta(seconds=30),
         pepper: bytes = b"",
         message: str = DEFAULT_MESSAGE,
+        max_failures_per_window: int = 10,
+        failure_window: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
         if channel not in ("sms", "email"):
             raise InvalidInput("channel must be sms or email", field="channel")
@@ -179,6 +188,14 @@ class OneTimeCodeVerifier:
         self.ttl = ttl
         self.max_tries = max_tries
         self.resend_interval = resend_interval
+        # ``max_tries`` bounds the guesses at one code, but a new code may be asked for every
+        # ``resend_interval``: without a bound across codes a guesser with the holder's session
+        # had 10 guesses a minute, for as long as they liked. Past this many wrong codes in
+        # ``failure_window`` no code is sent or checked until the oldest of them leaves the window.
+        if max_failures_per_window < 1 or failure_window <= dt.timedelta(0):
+            raise InvalidInput("the wrong-code limit must be at least one in a positive window", field="max_failures_per_window")
+        self.max_failures_per_window = max_failures_per_window
+        self.failure_window = failure_window
         # A server-side pepper (from configuration) makes a leaked state useless for an offline
         # search of the million possible codes; the per-code salt alone would not.
         self._pepper = pepper
@@ -202,6 +219,8 @@ class OneTimeCodeVerifier:
         """Draw a code, send it, and keep only its HMAC. Raises RateLimited when asked again
         within ``resend_interval``, DeliveryFailed when the gateway refuses."""
         require_aware(now)
+        if self._blocked(state, now):
+            raise RateLimited("too many wrong codes; try again later")
         if state.pending is not None and now - state.pending.sent_at < self.resend_interval:
             raise RateLimited("a code was sent moments ago; wait before asking for another")
         code = f"{secrets.randbelow(1_000_000):06d}"
@@ -235,20 +254,31 @@ class OneTimeCodeVerifier:
             return VerificationOutcome(
                 replace(state, pending=None), failure=VerificationFailed("the code expired; request a new one")
             )
+        if self._blocked(state, now):
+            # Not checked at all: a right code now would be a guess the limit did not count.
+            return VerificationOutcome(replace(state, pending=None), failure=RateLimited("too many wrong codes; try again later"))
         code = response.strip() if isinstance(response, str) else ""
         if hmac.compare_digest(self._mac(bytes.fromhex(pending.salt), pending.challenge_id, code), pending.code_mac):
             evidence = make_evidence(
                 self.method, now, credential_id=mask_destination(self.channel, state.destination)
             )
-            return VerificationOutcome(replace(state, pending=None), evidence=evidence)
+            return VerificationOutcome(replace(state, pending=None, failures=()), evidence=evidence)
+        failed = replace(state, failures=self._recent_failures(state, now) + (now,))
         tries = pending.tries + 1
         if tries >= self.max_tries:
             return VerificationOutcome(
-                replace(state, pending=None),
+                replace(failed, pending=None),
                 failure=VerificationFailed("too many wrong codes; request a new one"),
             )
         left = self.max_tries - tries
         return VerificationOutcome(
-            replace(state, pending=replace(pending, tries=tries)),
+            replace(failed, pending=replace(pending, tries=tries)),
             failure=VerificationFailed(f"the code is wrong ({left} tries left)"),
         )
+
+    def _recent_failures(self, state: OneTimeCodeState, now: dt.datetime) -> tuple[dt.datetime, ...]:
+        return tuple(moment for moment in state.failures if now - moment < self.failure_window)
+
+    def _blocked(self, state: OneTimeCodeState, now: dt.datetime) -> bool:
+        """Whether ``max_failures_per_window`` wrong codes were typed within the window."""
+        return len(self._recent_failures(state, now)) >= self.max_failures_per_window
