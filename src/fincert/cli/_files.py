@@ -65,6 +65,12 @@ def _probe_writable(folder: Path, option: str, path: Path) -> None:
 
 def check_output_folder(folder: Path, option: str) -> None:
     """``folder`` is, or can be created as, a folder we may write into. Creates nothing."""
+    try:
+        folder.resolve()
+    except (RuntimeError, OSError):  # RuntimeError before Python 3.13, OSError (ELOOP) since
+        # Looked like a folder still to be created (the loop "does not exist"): the certificate
+        # was issued, then resolving the path failed as an internal error, its key lost.
+        raise InvalidInput(f"{option} {folder} goes through a loop of symbolic links: give a folder") from None
     existing = _nearest_existing(folder)
     if not existing.is_dir():
         where = "is a file" if existing == folder else f"is under the file {existing}"

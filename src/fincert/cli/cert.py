@@ -29,8 +29,11 @@ from fincert.cli._files import MAX_KEY_FILE_BYTES, check_output_folder, read_inp
 from fincert.cli._params import JsonOpt, MemberIdArg, MemberIdOpt
 from fincert.cli._runtime import open_cli_runtime
 from fincert.cli.output import Interrupted, console, emit
-from fincert.errors import FincertError, InvalidInput, RateLimited
-from fincert.formats.npki import check_npki_folder, npki_cert_dir, read_npki_folder, write_npki_folder, write_sign_pri_key
+from fincert.errors import FincertError, InvalidInput, Locked, NotFound, RateLimited
+from fincert.formats.npki import (
+    SIGN_CERT_FILENAME, SIGN_PRI_KEY_FILENAME, check_npki_folder, finish_npki_replacement, npki_cert_dir, npki_replacement_pending,
+    read_npki_folder, write_npki_folder, write_sign_pri_key,
+)
 from fincert.formats.passwords import check_file_password, check_file_password_personal, personal_numbers
 from fincert.formats.pkcs12 import write_pkcs12
 from fincert.keys.pin import check_pin, check_pin_form
@@ -170,6 +173,17 @@ def _check_storage(storage: str, out: Path | None, password: str | None, fmt: st
         raise InvalidInput("--storage must be file or cloud", field="storage")
 
 
+def _check_enrolled(rt, member_id: int, otp: str | None) -> None:
+    """The identity method the command answers with is enrolled and not locked, said before an
+    application is opened: otherwise one was opened, audited and cancelled for nothing."""
+    method = "otp" if otp is not None else "security-card"
+    state = rt.registrar.show_member(member_id).methods.get(method)
+    if state is None:
+        raise NotFound(f"member {member_id} has no {method} enrolled")
+    if state == "locked":
+        raise Locked(f"member {member_id}'s {method} is locked after too many failed attempts: the institution must enroll it again")
+
+
 def _check_secret_of(rt, member_id: int, storage: str, pin: str | None, password: str | None = None) -> None:
     """The rules of the new key's secret that need the holder, checked before identity
     verification spends a one-time code: a PIN that is not their birth date, a file password
@@ -225,6 +239,8 @@ def _write_files(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, random_num:
             out.mkdir(parents=True, exist_ok=True)
             _write_private_file(files[0], blob)
     except BaseException:  # an OSError, or Ctrl-C half-way: no partial folder stays behind either way
+        if fmt == "npki" and npki_replacement_pending(target):
+            raise  # past the commit point: the new pair is whole on disk and is kept (see _write_or_withdraw)
         for path in new_files:
             path.unlink(missing_ok=True)
         for folder in new_dirs:  # deepest first
@@ -242,12 +258,42 @@ def _write_or_withdraw(rt, result: IssuedToHolder, key: rsa.RSAPrivateKey, rando
     try:
         return _write_files(rt, result, key, random_num, out, password, fmt)
     except OSError as exc:
+        saved = _saved_pair(rt, result, out, fmt)
+        if saved is not None:
+            return _put_saved_pair_in_place(saved, result.issued.serial)
         outcome = _withdraw(rt, result.issued.serial)
         raise InvalidInput(f"cannot write the key files to {out}: {exc.strerror or exc}; {outcome}", field="out") from None
     except KeyboardInterrupt:
+        saved = _saved_pair(rt, result, out, fmt)
+        if saved is not None:
+            with contextlib.suppress(OSError):
+                finish_npki_replacement(saved)
+            raise Interrupted(f"interrupted; certificate {result.issued.serial} and its key were already saved in {saved}") from None
         # Ctrl-C while the files were being written: the key is lost just the same.
         outcome = _withdraw(rt, result.issued.serial)
         raise Interrupted(f"interrupted while writing the key files to {out}; {outcome}") from None
+
+
+def _saved_pair(rt, result: IssuedToHolder, out: Path, fmt: str) -> Path | None:
+    """The NPKI folder whose new pair was written whole (past the replacement's commit point)
+    before the failure, if any: that pair is the holder's certificate and key, so the
+    certificate is kept rather than withdrawn, and the replacement is finished."""
+    if fmt != "npki":
+        return None
+    folder = out.resolve() / npki_cert_dir(rt.settings.ca_name, result.issued.certificate.subject)
+    return folder if npki_replacement_pending(folder) else None
+
+
+def _put_saved_pair_in_place(folder: Path, serial: str) -> list[str]:
+    try:
+        finish_npki_replacement(folder)
+    except OSError as exc:
+        raise InvalidInput(
+            f"certificate {serial} and its key were saved whole in {folder} but not yet put in place "
+            f"({exc.strerror or exc}): that happens the next time the folder is opened (`fincert sign --key-dir`, `cert renew`)",
+            field="out",
+        ) from None
+    return [str(folder / SIGN_CERT_FILENAME), str(folder / SIGN_PRI_KEY_FILENAME)]
 
 
 def _withdraw(rt, serial: str) -> str:
@@ -283,6 +329,7 @@ def _apply_and_collect(rt, member_id: int, kind: str, *, otp: str | None, cells:
     ``ask_sms_code``: send the code to the registered phone once the application is open, and
     ask for it on the terminal."""
     _check_secret_of(rt, member_id, storage, pin, password)
+    _check_enrolled(rt, member_id, otp)
     app = rt.lifecycle.open_application(member_id, kind, actor="cli", **options)
     try:
         if ask_sms_code:
@@ -505,7 +552,15 @@ def cert_list(member: MemberIdOpt, as_json: JsonOpt = False) -> None:
 
         def render() -> None:
             for v in views:
-                console.print(f"{v.serial}  {v.product:9} {v.status:8} until {v.not_after:%Y-%m-%d}  {v.storage or ''}")
+                # Why a certificate cannot be used is said on its line: on hold (it can be restored)
+                # reads differently from revoked for good, and a locked cloud key must be reissued.
+                notes = [f"({v.revocation_reason})"] if v.revocation_reason else []
+                notes += ["locked"] if v.locked else []
+                notes += [f"replaces {v.replaced}"] if v.replaced else []
+                console.print(
+                    f"{v.serial}  {v.product:9} {v.status:8} until {v.not_after:%Y-%m-%d}  {v.storage or ''}  {' '.join(notes)}".rstrip(),
+                    markup=False, highlight=False,
+                )
 
         emit({"certificates": [v.as_json() for v in views]}, as_json, render)
 
@@ -528,6 +583,7 @@ def cert_register(
         view = rt.lifecycle.show(serial)
         person = rt.registrar.person_index(view.member_id)
         member_id = rt.registrar.member_of_person_at(person, institution)
+        _check_enrolled(rt, member_id, otp)
         app = rt.lifecycle.open_application(member_id, "register", target_serial=view.serial, actor="cli")
         try:
             done = rt.lifecycle.verify(app.id, _prove_identity(rt, member_id, otp, cells), actor="cli")

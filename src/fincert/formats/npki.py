@@ -459,11 +459,77 @@ def npki_cert_dir(ca_name: str, subject: x509.Name) -> PurePosixPath:
 
 
 def _write_private_file(path: Path, data: bytes) -> None:
+    """Write ``path`` (mode 0600) whole and on disk (fsync) before the caller renames it."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         # O_CREAT's mode does not apply to a file that already existed.
         os.fchmod(file.fileno(), 0o600)
         file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a no-op where folders cannot be opened: Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# A folder's pair is replaced through intent files, so that an interruption (a crash, a pulled
+# USB stick, a killed process) never leaves a new key beside the old certificate:
+#
+# 1. the new key is written whole (fsync) as ``signPri.key.new``;
+# 2. the new certificate is written whole as ``.signCert.der.new.partial`` and renamed to
+#    ``signCert.der.new``: that rename is the commit point (the new pair is complete on disk);
+# 3. ``signPri.key.new`` is renamed over ``signPri.key``, then ``signCert.der.new`` over
+#    ``signCert.der``.
+#
+# ``finish_npki_replacement`` (run by the reader and by the next write) rolls an interrupted
+# replacement forward when ``signCert.der.new`` exists and back (removes the intent files)
+# when it does not: the folder holds the old pair or the new one, never one of each.
+KEY_INTENT_FILENAME = SIGN_PRI_KEY_FILENAME + ".new"
+CERT_INTENT_FILENAME = SIGN_CERT_FILENAME + ".new"
+_CERT_STAGING_FILENAME = f".{CERT_INTENT_FILENAME}.partial"
+
+
+def npki_replacement_pending(cert_dir: Path) -> bool:
+    """A committed replacement of the folder's pair is not finished yet (see above)."""
+    return (Path(cert_dir) / CERT_INTENT_FILENAME).is_file()
+
+
+def finish_npki_replacement(cert_dir: Path, *, discard_uncommitted: bool = True) -> bool:
+    """Finish (or undo) an interrupted replacement of the pair in ``cert_dir``.
+
+    Returns True when a committed replacement was rolled forward, False when there was none
+    (uncommitted intent files are removed, unless ``discard_uncommitted`` is false: a reader
+    must not remove the files of a replacement another process is writing right now). Raises
+    ``OSError`` when the folder cannot be changed (a read-only stick): ``read_npki_folder``
+    then reads the pair the replacement leaves."""
+    cert_dir = Path(cert_dir)
+    if not npki_replacement_pending(cert_dir):
+        if not discard_uncommitted:
+            return False
+        for name in (KEY_INTENT_FILENAME, _CERT_STAGING_FILENAME):
+            if (cert_dir / name).is_file():
+                (cert_dir / name).unlink(missing_ok=True)
+        return False
+    for intent, final in ((KEY_INTENT_FILENAME, SIGN_PRI_KEY_FILENAME), (CERT_INTENT_FILENAME, SIGN_CERT_FILENAME)):
+        try:
+            os.replace(cert_dir / intent, cert_dir / final)
+        except FileNotFoundError:
+            # Renamed already (the step before the interruption, or another reader just now).
+            if not (cert_dir / final).exists():
+                raise
+    _sync_folder(cert_dir)
+    return True
 
 
 def write_npki_folder(
@@ -472,27 +538,27 @@ def write_npki_folder(
     """Write ``signCert.der`` and ``signPri.key`` (mode 0600) under ``root/NPKI/...``.
 
     ``root`` is the folder that holds ``NPKI`` (a home folder, a USB stick's root). Returns the
-    certificate folder.
+    certificate folder. A renewal or reissue keeps the subject, so it replaces the pair of the
+    certificate it replaces, as NPKI software does: through intent files (see above). If this
+    raises before the commit point the old pair is untouched and no intent file is left; after
+    it, ``npki_replacement_pending`` is true and the next read finishes the replacement.
     """
     cert_dir = Path(root) / npki_cert_dir(ca_name, certificate.subject)
     cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # A renewal or reissue keeps the subject, so it writes over the files of the certificate it
-    # replaces, as NPKI software does. Each file is written in full beside its final name, then
-    # renamed over it: an interruption leaves the old file or the new one, never half of one.
-    staged: list[tuple[Path, Path]] = []
+    finish_npki_replacement(cert_dir)  # an earlier interrupted one first: never two at once
+    key_intent, cert_intent = cert_dir / KEY_INTENT_FILENAME, cert_dir / CERT_INTENT_FILENAME
+    staging = cert_dir / _CERT_STAGING_FILENAME
     try:
-        for name, data in (
-            (SIGN_PRI_KEY_FILENAME, sign_pri_key),
-            (SIGN_CERT_FILENAME, certificate.public_bytes(serialization.Encoding.DER)),
-        ):
-            partial = cert_dir / f".{name}.{secrets.token_hex(4)}.partial"
-            staged.append((partial, cert_dir / name))
-            _write_private_file(partial, data)
-        for partial, final in staged:
-            os.replace(partial, final)
-    finally:
-        for partial, _ in staged:
-            partial.unlink(missing_ok=True)
+        _write_private_file(key_intent, sign_pri_key)
+        _write_private_file(staging, certificate.public_bytes(serialization.Encoding.DER))
+        os.replace(staging, cert_intent)  # the commit point
+    except BaseException:
+        if not cert_intent.exists():
+            staging.unlink(missing_ok=True)
+            key_intent.unlink(missing_ok=True)
+        raise
+    _sync_folder(cert_dir)
+    finish_npki_replacement(cert_dir)
     return cert_dir
 
 
@@ -541,6 +607,16 @@ def read_npki_folder(
     check_npki_folder(cert_dir)
     cert_path = cert_dir / SIGN_CERT_FILENAME
     key_path = cert_dir / SIGN_PRI_KEY_FILENAME
+    try:
+        # An interrupted renewal's committed pair is put in place first; files of one being
+        # written right now (by another process) are left alone.
+        finish_npki_replacement(cert_dir, discard_uncommitted=False)
+    except OSError:
+        pass  # a folder that cannot be changed (read-only): read the pair the replacement leaves
+    if npki_replacement_pending(cert_dir):
+        cert_path = cert_dir / CERT_INTENT_FILENAME
+        if (cert_dir / KEY_INTENT_FILENAME).is_file():
+            key_path = cert_dir / KEY_INTENT_FILENAME
     cert_bytes = _read_folder_file(cert_path)
     key_bytes = _read_folder_file(key_path)
     try:

@@ -502,6 +502,20 @@ class CertificateLifecycle:
                 raise NotFound(f"this person has no {product} certificate to reissue")
         else:
             raise InvalidInput(f"a {kind} application names the certificate (serial)", field="serial")
+        replacement = _replacement_of(session, target.serial) if kind in ("reissue", "renew") else None
+        if replacement is not None:
+            # Said before identity is proved: the CA used to sign, only for the store to refuse it
+            # ("another request replaced this certificate first"), spending the holder's codes.
+            newest = replacement
+            for _ in range(100):  # the end of the chain of replacements: the one to use now
+                following = _replacement_of(session, newest)
+                if following is None:
+                    break
+                newest = following
+            raise Conflict(
+                f"certificate {target.serial} is not active: it was already replaced by {replacement}"
+                + (f" (now replaced by {newest})" if newest != replacement else "") + f"; {kind} {newest} instead"
+            )
         status = self._status_of(target, now) if kind in ("renew", "register") else "active"
         if kind == "renew" and status == "expired":
             raise Conflict(f"certificate {target.serial} is not active: it has expired, so reissue it (재발급, reason expired)")
@@ -521,7 +535,9 @@ class CertificateLifecycle:
         if kind == "register":
             if target.product != "financial":
                 raise InvalidInput("only financial certificates are registered at other institutions", field="serial")
-            if target.institution_id == member.institution_id or session.execute(
+            if target.institution_id == member.institution_id:
+                raise Conflict(f"certificate {target.serial} was issued through this institution: it is already usable at this institution")
+            if session.execute(
                 select(CertificateRegistration.id).where(
                     CertificateRegistration.serial == target.serial, CertificateRegistration.institution_id == member.institution_id
                 )
@@ -1055,6 +1071,11 @@ def _certificate_search(query: str) -> Any:
     if cleaned.isascii() and cleaned.isdigit() and 0 < int(cleaned) <= MAX_ID:
         conditions.append(Certificate.member_id == int(cleaned))
     return or_(*conditions) if conditions else false()
+
+
+def _replacement_of(session: Session, serial: str) -> str | None:
+    """The serial of the certificate that replaced ``serial`` (reissue or renewal), if any."""
+    return session.execute(select(HolderCertificate.serial).where(HolderCertificate.replaced_serial == serial)).scalars().first()
 
 
 def _was_replaced(session: Session, serial: str) -> bool:
