@@ -20,21 +20,12 @@ from fincert.keys.vault import CloudKeyVault, TokenServerSecret
 from fincert.storage.db import Database
 from fincert.storage.models_vault import CloudKey
 from softhsm import softhsm_token  # noqa: F401 - the session's token
+from test_cloud_vault import db  # noqa: F401 - a migrated database, on SQLite and PostgreSQL
 
 BIRTH = dt.date(1985, 3, 7)
 PIN, NEW_PIN = "480613", "250814"
 MASTER = bytes(range(32))
 DATA = "계좌이체 1,000,000원 승인".encode()
-
-
-@pytest.fixture
-def db(database_url: str):
-    database = Database(database_url)
-    database.migrate()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fincert import __version__
 from fincert.api import metrics, openapi, problems, security
+from fincert.api.asgi import HttpMiddleware, on_response_start
 from fincert.api.limits import BodySizeLimit
 from fincert.api.routes import ca_files
 from fincert.logs import use_json_logs
@@ -81,24 +82,16 @@ def _keep_answered_errors_in(app: FastAPI) -> None:
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
 
-class _AnsweredErrors:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class _AnsweredErrors(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         answered = False
 
-        async def sending(message: Message) -> None:
+        def started(_: Message) -> None:
             nonlocal answered
-            if message["type"] == "http.response.start":
-                answered = True
-            await send(message)
+            answered = True
 
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, receive, on_response_start(send, started))
         except Exception as exc:
             if not answered:
                 raise
